@@ -1,0 +1,676 @@
+package bounces
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// MaxLineBytes is the longest line (without its end) the line-based readers
+// (NDJSONReader, PostfixReader, ExportReader) accept. A longer line is
+// skipped whole and reported as a *RecordError; it is never held in memory
+// beyond this size.
+const MaxLineBytes = 1 << 20
+
+// lineReader reads lines of at most max bytes from a bufio.Reader and
+// counts them. Memory stays bounded by max whatever the input.
+type lineReader struct {
+	br   *bufio.Reader
+	name string
+	max  int
+	line int   // number of the line last returned, 1-based
+	off  int64 // offset of the line last returned
+	next int64 // offset of the next line
+	buf  []byte
+	err  error // sticky: io.EOF or the read error
+}
+
+func newLineReader(r io.Reader, name string) lineReader {
+	return lineReader{br: bufio.NewReaderSize(r, 64<<10), name: name, max: MaxLineBytes}
+}
+
+// read returns the next line without its "\n" or "\r\n". tooLong reports a
+// line over max bytes, which was consumed and dropped. The line is valid
+// until the next call. err is io.EOF at the end, or a wrapped read error.
+func (l *lineReader) read() (line []byte, tooLong bool, err error) {
+	if l.err != nil {
+		return nil, false, l.err
+	}
+	l.buf = l.buf[:0]
+	l.off = l.next
+	n := 0 // bytes of the line, including its end
+	for {
+		frag, err := l.br.ReadSlice('\n')
+		n += len(frag)
+		l.next += int64(len(frag))
+		if err == bufio.ErrBufferFull {
+			if !tooLong && len(l.buf)+len(frag) <= l.max+2 {
+				l.buf = append(l.buf, frag...)
+			} else {
+				tooLong = true
+				l.buf = l.buf[:0]
+			}
+			continue
+		}
+		if err == io.EOF {
+			if n == 0 {
+				l.err = io.EOF
+				return nil, false, io.EOF
+			}
+			l.err = io.EOF // returned by the next call
+		} else if err != nil {
+			l.err = fmt.Errorf("bounces: %s: read: %w", l.name, err)
+			return nil, false, l.err
+		}
+		l.line++
+		if tooLong {
+			return nil, true, nil
+		}
+		line = frag
+		if len(l.buf) > 0 {
+			l.buf = append(l.buf, frag...)
+			line = l.buf
+		}
+		if len(line) > 0 && line[len(line)-1] == '\n' {
+			line = line[:len(line)-1]
+			if len(line) > 0 && line[len(line)-1] == '\r' {
+				line = line[:len(line)-1]
+			}
+		}
+		if len(line) > l.max {
+			return nil, true, nil
+		}
+		if l.line == 1 {
+			line = bytes.TrimPrefix(line, utf8BOM)
+		}
+		return line, false, nil
+	}
+}
+
+var utf8BOM = []byte("\xef\xbb\xbf")
+
+// recordError returns a *RecordError for the line last read.
+func (l *lineReader) recordError(format string, args ...any) *RecordError {
+	return &RecordError{File: l.name, Line: l.line, Offset: l.off, Reason: fmt.Sprintf(format, args...)}
+}
+
+func (l *lineReader) tooLongError() *RecordError {
+	return l.recordError("line longer than %d bytes", l.max)
+}
+
+// isBlank reports whether b holds only spaces, tabs and carriage returns.
+func isBlank(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\r' {
+			return false
+		}
+	}
+	return true
+}
+
+// clip shortens s for an error message.
+func clip(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return s
+	}
+	i := max
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "..."
+}
+
+// NDJSONReader reads events in the design's NDJSON format, one JSON object
+// per line:
+//
+//	{"time":"2018-05-17T08:03:11Z","recipient":"jana@centrum.sk","code":554,"enhanced":"5.7.1","text":"554 5.7.1 Message rejected as spam","source":"smtp"}
+//
+// time is RFC 3339 or UNIX seconds (a JSON number or a numeric string, with
+// an optional decimal fraction) and is returned in UTC; code is the basic
+// reply code, an integer from 100 to 999 (a numeric string is accepted);
+// campaign, message_id, recipient, domain, enhanced, text and source are
+// optional strings (null is the same as absent). domain, when absent, is
+// taken from recipient; both are normalised with Event.Normalize. source is
+// one of the names ParseSource knows; absent, it is SourceUnset. Unknown
+// fields are ignored and blank lines skipped. Keys match exactly (unlike
+// encoding/json, "Code" is not "code"); of a repeated key the last counts.
+//
+// A line that is not a JSON object, lacks time or code, holds a value of
+// the wrong type or a bad value, or is longer than MaxLineBytes is returned
+// as a *RecordError with its line number and the reason, and reading goes
+// on. Lines are decoded by a hand-written scanner; a line it does not
+// understand (escapes, nested values, anything unusual) is decoded by
+// encoding/json with the same result.
+//
+// An NDJSONReader streams: memory does not grow with the input. It is not
+// safe for concurrent use.
+type NDJSONReader struct {
+	lines lineReader
+}
+
+// NewNDJSONReader returns a reader of the events in r; name is used in
+// errors ("-" for standard input).
+func NewNDJSONReader(r io.Reader, name string) *NDJSONReader {
+	return &NDJSONReader{lines: newLineReader(r, name)}
+}
+
+// Next returns the next event. At the end it returns io.EOF; for a bad line
+// a *RecordError (call Next again to go on); for a read error, that error
+// (wrapped). The event is zero whenever the error is not nil.
+func (r *NDJSONReader) Next() (Event, error) {
+	for {
+		line, tooLong, err := r.lines.read()
+		if err != nil {
+			return Event{}, err
+		}
+		if tooLong {
+			return Event{}, r.lines.tooLongError()
+		}
+		if isBlank(line) {
+			continue
+		}
+		ev, reason := decodeEventLine(line)
+		if reason != "" {
+			return Event{}, r.lines.recordError("%s", reason)
+		}
+		return ev, nil
+	}
+}
+
+// DecodeEvent decodes one event in the NDJSON format (a single JSON object,
+// surrounding white space allowed), with the rules of NDJSONReader.
+func DecodeEvent(b []byte) (Event, error) {
+	ev, reason := decodeEventLine(b)
+	if reason != "" {
+		return Event{}, fmt.Errorf("bounces: event: %s", reason)
+	}
+	return ev, nil
+}
+
+// decodeEventLine decodes one line; reason is empty on success.
+func decodeEventLine(line []byte) (Event, string) {
+	var f eventFields
+	if !f.scanFast(string(line)) {
+		f = eventFields{}
+		if reason := f.scanSlow(line); reason != "" {
+			return Event{}, reason
+		}
+	}
+	return f.event()
+}
+
+// jsonKind is the type of a JSON value as the event decoder sees it.
+type jsonKind uint8
+
+const (
+	jsonAbsent jsonKind = iota
+	jsonNull
+	jsonString
+	jsonNumber
+	jsonBool
+	jsonOther // object or array
+)
+
+var jsonKindNames = [...]string{"absent", "null", "a string", "a number", "a boolean", "an object or array"}
+
+// jsonValue is one known field of a line: its kind and, for a string, its
+// decoded text, for a number, its literal.
+type jsonValue struct {
+	kind jsonKind
+	s    string
+}
+
+// eventFields holds the known fields of one line. Both decoders fill it and
+// event interprets it, so they cannot disagree on meaning.
+type eventFields struct {
+	time, campaign, messageID, recipient, domain, code, enhanced, text, source jsonValue
+}
+
+// field returns the slot of a known key, or nil.
+func (f *eventFields) field(key string) *jsonValue {
+	switch key {
+	case "time":
+		return &f.time
+	case "campaign":
+		return &f.campaign
+	case "message_id":
+		return &f.messageID
+	case "recipient":
+		return &f.recipient
+	case "domain":
+		return &f.domain
+	case "code":
+		return &f.code
+	case "enhanced":
+		return &f.enhanced
+	case "text":
+		return &f.text
+	case "source":
+		return &f.source
+	}
+	return nil
+}
+
+// scanFast reads s when it is a JSON object whose keys are plain strings
+// and whose values are plain strings (no escapes, valid UTF-8), numbers,
+// true, false or null. It returns false for anything else, valid or not,
+// leaving the line to scanSlow. When it returns true, s is valid JSON and
+// the fields hold what encoding/json would find.
+func (f *eventFields) scanFast(s string) bool {
+	i := skipJSONSpace(s, 0)
+	if i >= len(s) || s[i] != '{' {
+		return false
+	}
+	i = skipJSONSpace(s, i+1)
+	if i < len(s) && s[i] == '}' {
+		return skipJSONSpace(s, i+1) == len(s)
+	}
+	for {
+		if i >= len(s) || s[i] != '"' {
+			return false
+		}
+		key, j, ok := fastJSONString(s, i)
+		if !ok {
+			return false
+		}
+		i = skipJSONSpace(s, j)
+		if i >= len(s) || s[i] != ':' {
+			return false
+		}
+		i = skipJSONSpace(s, i+1)
+		v, j, ok := fastJSONValue(s, i)
+		if !ok {
+			return false
+		}
+		if p := f.field(key); p != nil {
+			*p = v
+		}
+		i = skipJSONSpace(s, j)
+		if i >= len(s) {
+			return false
+		}
+		switch s[i] {
+		case ',':
+			i = skipJSONSpace(s, i+1)
+		case '}':
+			return skipJSONSpace(s, i+1) == len(s)
+		default:
+			return false
+		}
+	}
+}
+
+func skipJSONSpace(s string, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// jsonStringStop flags the bytes fastJSONString must look at: the quote,
+// the backslash, control characters and the bytes of non-ASCII runes.
+var jsonStringStop = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf
+	}
+	return t
+}()
+
+// fastJSONString reads the string starting with the quote at s[i]; it
+// fails on escapes, control characters and invalid UTF-8.
+func fastJSONString(s string, i int) (string, int, bool) {
+	ascii := true
+	for j := i + 1; j < len(s); j++ {
+		c := s[j]
+		if !jsonStringStop[c] {
+			continue
+		}
+		switch {
+		case c == '"':
+			v := s[i+1 : j]
+			if !ascii && !utf8.ValidString(v) {
+				return "", 0, false
+			}
+			return v, j + 1, true
+		case c == '\\' || c < 0x20:
+			return "", 0, false
+		default:
+			ascii = false
+		}
+	}
+	return "", 0, false
+}
+
+// fastJSONValue reads a plain value at s[i].
+func fastJSONValue(s string, i int) (jsonValue, int, bool) {
+	if i >= len(s) {
+		return jsonValue{}, 0, false
+	}
+	switch c := s[i]; {
+	case c == '"':
+		v, j, ok := fastJSONString(s, i)
+		return jsonValue{jsonString, v}, j, ok
+	case c == '-' || c >= '0' && c <= '9':
+		j := jsonNumberEnd(s, i)
+		if j < 0 {
+			return jsonValue{}, 0, false
+		}
+		return jsonValue{jsonNumber, s[i:j]}, j, true
+	case c == 't' && len(s)-i >= 4 && s[i:i+4] == "true":
+		return jsonValue{jsonBool, "true"}, i + 4, true
+	case c == 'f' && len(s)-i >= 5 && s[i:i+5] == "false":
+		return jsonValue{jsonBool, "false"}, i + 5, true
+	case c == 'n' && len(s)-i >= 4 && s[i:i+4] == "null":
+		return jsonValue{jsonNull, ""}, i + 4, true
+	}
+	return jsonValue{}, 0, false
+}
+
+// jsonNumberEnd returns the end of the JSON number at s[i], or -1 when it
+// is not one (RFC 8259 grammar).
+func jsonNumberEnd(s string, i int) int {
+	if s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+	default:
+		return -1
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if i >= len(s) || !isDigit(s[i]) {
+			return -1
+		}
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if i >= len(s) || !isDigit(s[i]) {
+			return -1
+		}
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+	}
+	return i
+}
+
+// scanSlow decodes the line with encoding/json; it returns the reason when
+// the line is not a JSON object.
+func (f *eventFields) scanSlow(line []byte) string {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(line, &m); err != nil {
+		if _, ok := err.(*json.UnmarshalTypeError); ok {
+			return "not a JSON object"
+		}
+		return "not a JSON object: " + err.Error()
+	}
+	if m == nil {
+		return "not a JSON object"
+	}
+	for k, raw := range m {
+		p := f.field(k)
+		if p == nil || len(raw) == 0 {
+			continue
+		}
+		switch raw[0] {
+		case '"':
+			var s string
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return "not a JSON object: " + err.Error() // cannot happen: raw is valid
+			}
+			*p = jsonValue{jsonString, s}
+		case 'n':
+			*p = jsonValue{jsonNull, ""}
+		case 't', 'f':
+			*p = jsonValue{jsonBool, string(raw)}
+		case '{', '[':
+			*p = jsonValue{jsonOther, ""}
+		default:
+			*p = jsonValue{jsonNumber, string(raw)}
+		}
+	}
+	return ""
+}
+
+// event interprets the fields; reason is empty on success.
+func (f *eventFields) event() (Event, string) {
+	var ev Event
+	var reason string
+	if ev.Time, reason = eventTime(f.time); reason != "" {
+		return Event{}, reason
+	}
+	if ev.Code, reason = eventCode(f.code); reason != "" {
+		return Event{}, reason
+	}
+	if ev.Campaign, reason = eventString("campaign", f.campaign); reason != "" {
+		return Event{}, reason
+	}
+	if ev.MessageID, reason = eventString("message_id", f.messageID); reason != "" {
+		return Event{}, reason
+	}
+	if ev.Recipient, reason = eventString("recipient", f.recipient); reason != "" {
+		return Event{}, reason
+	}
+	if ev.Domain, reason = eventString("domain", f.domain); reason != "" {
+		return Event{}, reason
+	}
+	if ev.Enhanced, reason = eventString("enhanced", f.enhanced); reason != "" {
+		return Event{}, reason
+	}
+	if ev.Text, reason = eventString("text", f.text); reason != "" {
+		return Event{}, reason
+	}
+	switch f.source.kind {
+	case jsonString:
+		src, err := ParseSource(f.source.s)
+		if err != nil {
+			return Event{}, fmt.Sprintf("source: unknown %q", clip(f.source.s))
+		}
+		ev.Source = src
+	case jsonAbsent, jsonNull:
+	default:
+		return Event{}, "source: want a string, got " + jsonKindNames[f.source.kind]
+	}
+	given := ev.Domain != ""
+	if err := ev.Normalize(); err != nil {
+		if given {
+			return Event{}, fmt.Sprintf("domain: %q is not a domain name", clip(ev.Domain))
+		}
+		return Event{}, fmt.Sprintf("recipient: %q has no valid domain", clip(ev.Recipient))
+	}
+	return ev, ""
+}
+
+func eventString(name string, v jsonValue) (string, string) {
+	switch v.kind {
+	case jsonString:
+		return v.s, ""
+	case jsonAbsent, jsonNull:
+		return "", ""
+	}
+	return "", name + ": want a string, got " + jsonKindNames[v.kind]
+}
+
+// maxUnix is the last second of year 9999.
+const maxUnix = 253402300799
+
+func eventTime(v jsonValue) (time.Time, string) {
+	switch v.kind {
+	case jsonAbsent, jsonNull:
+		return time.Time{}, `missing "time"`
+	case jsonNumber:
+		t, ok := parseUnix(v.s)
+		if !ok {
+			return time.Time{}, fmt.Sprintf("time: %s is not UNIX seconds after 1970 and before 10000", clip(v.s))
+		}
+		return t, ""
+	case jsonString:
+		if t, ok := parseUnix(v.s); ok {
+			return t, ""
+		}
+		t, err := time.Parse(time.RFC3339, v.s)
+		if err != nil || t.IsZero() {
+			return time.Time{}, fmt.Sprintf("time: %q is neither RFC 3339 nor UNIX seconds", clip(v.s))
+		}
+		return t.UTC(), ""
+	}
+	return time.Time{}, "time: want a string or a number, got " + jsonKindNames[v.kind]
+}
+
+// parseUnix reads positive UNIX seconds with an optional decimal fraction
+// ("1526544191", "1526544191.25"); digits past nanoseconds are dropped.
+func parseUnix(s string) (time.Time, bool) {
+	var sec int64
+	i := 0
+	for i < len(s) && isDigit(s[i]) {
+		sec = sec*10 + int64(s[i]-'0')
+		if sec > maxUnix {
+			return time.Time{}, false
+		}
+		i++
+	}
+	if i == 0 || sec == 0 && i == len(s) {
+		return time.Time{}, false
+	}
+	var nsec int64
+	if i < len(s) {
+		if s[i] != '.' || i+1 == len(s) {
+			return time.Time{}, false
+		}
+		scale := int64(1e8)
+		for i++; i < len(s); i++ {
+			if !isDigit(s[i]) {
+				return time.Time{}, false
+			}
+			nsec += int64(s[i]-'0') * scale
+			scale /= 10
+		}
+	}
+	if sec == 0 && nsec == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(sec, nsec).UTC(), true
+}
+
+func eventCode(v jsonValue) (int, string) {
+	switch v.kind {
+	case jsonAbsent, jsonNull:
+		return 0, `missing "code"`
+	case jsonNumber, jsonString:
+		n, err := strconv.Atoi(v.s)
+		if err != nil || n < 100 || n > 999 || v.s[0] == '+' {
+			return 0, fmt.Sprintf("code: %q is not a reply code (an integer from 100 to 999)", clip(v.s))
+		}
+		return n, ""
+	}
+	return 0, "code: want a number, got " + jsonKindNames[v.kind]
+}
+
+// AppendNDJSON appends e to dst as one line of the NDJSON format, ending in
+// "\n", and returns the extended buffer. Keys come in a fixed order; time is
+// written in RFC 3339 (with nanoseconds when there are any) in UTC; code is
+// always written, the other fields only when not empty. Strings are escaped
+// as JSON requires; invalid UTF-8 becomes U+FFFD.
+func AppendNDJSON(dst []byte, e Event) []byte {
+	dst = append(dst, `{"time":"`...)
+	dst = e.Time.UTC().AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, '"')
+	dst = appendJSONField(dst, "campaign", e.Campaign)
+	dst = appendJSONField(dst, "message_id", e.MessageID)
+	dst = appendJSONField(dst, "recipient", e.Recipient)
+	dst = appendJSONField(dst, "domain", e.Domain)
+	dst = append(dst, `,"code":`...)
+	dst = strconv.AppendInt(dst, int64(e.Code), 10)
+	dst = appendJSONField(dst, "enhanced", e.Enhanced)
+	dst = appendJSONField(dst, "text", e.Text)
+	dst = appendJSONField(dst, "source", e.Source.String())
+	return append(dst, "}\n"...)
+}
+
+// WriteNDJSON writes e to w as one line of the NDJSON format (see
+// AppendNDJSON).
+func WriteNDJSON(w io.Writer, e Event) error {
+	var buf [512]byte
+	if _, err := w.Write(AppendNDJSON(buf[:0], e)); err != nil {
+		return fmt.Errorf("bounces: write event: %w", err)
+	}
+	return nil
+}
+
+func appendJSONField(dst []byte, key, v string) []byte {
+	if v == "" {
+		return dst
+	}
+	dst = append(dst, ',', '"')
+	dst = append(dst, key...)
+	dst = append(dst, '"', ':')
+	return appendJSONString(dst, v)
+}
+
+const hexDigits = "0123456789abcdef"
+
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

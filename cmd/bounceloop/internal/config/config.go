@@ -1,0 +1,73 @@
+// Package config is the one typed form of bounceloop's config.toml. Each
+// package owns its section and validation; this package composes them,
+// decodes the file strictly (an unknown key is an error naming the key and
+// its line) and validates every section.
+//
+// The zero Config is the built-in default: no file is needed to run.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/bounceloop/bounceloop/bounces"
+)
+
+// Config is the whole of config.toml.
+type Config struct {
+	// Bounces holds the operator's diagnosis rules ([[bounces.rules]]),
+	// which win over the built-in ones.
+	Bounces bounces.Config `toml:"bounces"`
+}
+
+// Load reads and validates the file at path. An empty path gives the
+// built-in defaults.
+func Load(path string) (Config, error) {
+	if path == "" {
+		return Config{}, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes data (named name in errors) strictly into a Config and
+// validates it.
+func Parse(name string, data []byte) (Config, error) {
+	var c Config
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			msg := pe.Message
+			if pe.LastKey != "" {
+				msg = fmt.Sprintf("%s: %s", pe.LastKey, msg)
+			}
+			return Config{}, fmt.Errorf("config: %s:%d: %s", name, pe.Position.Line, msg)
+		}
+		return Config{}, fmt.Errorf("config: %s: %w", name, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return Config{}, fmt.Errorf("config: %s: unknown key %s", name, strings.Join(keys, ", "))
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("config: %s: %w", name, err)
+	}
+	return c, nil
+}
+
+// Validate checks every section; the error names the key.
+func (c Config) Validate() error {
+	return c.Bounces.Validate()
+}

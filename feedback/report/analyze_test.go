@@ -1,0 +1,269 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// cell is one count of a synthetic month.
+type cell struct {
+	domain string
+	code   int
+	n      int64
+}
+
+// synth builds May 2018 in UTC from a function of the day (0-based) and
+// analyzes it.
+func synth(t *testing.T, days int, f func(day int) []cell) *Report {
+	t.Helper()
+	c := NewCounts(time.UTC)
+	for d := 0; d < days; d++ {
+		at := time.Date(2018, time.May, 1+d, 12, 0, 0, 0, time.UTC)
+		for _, x := range f(d) {
+			c.Add(at, x.domain, x.code, x.n)
+		}
+	}
+	r, err := Analyze(c, Options{Month: Month{2018, time.May}, Now: fixedNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func findings(r *Report, kind Kind, code int) []Finding {
+	var out []Finding
+	for _, f := range r.Findings {
+		if f.Kind == kind && f.Code == code {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func TestFindingsSynthetic(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		f          func(day int) []cell
+		kind       Kind
+		code       int
+		wantDomain string // "" with wantN 0: no finding
+		wantDay    string
+		wantN      int
+	}{
+		{
+			name: "concentrated by count",
+			f: func(d int) []cell {
+				return []cell{{"a.example", 250, 1000}, {"a.example", 550, 3}, {"b.example", 550, 1}}
+			},
+			kind: KindConcentrated, code: 550, wantDomain: "a.example", wantN: 1,
+		},
+		{
+			name: "not concentrated: few events and a small share of failures",
+			f: func(d int) []cell {
+				c := []cell{{"a.example", 250, 1000}, {"b.example", 554, 1000}}
+				if d < 10 {
+					c = append(c, cell{"a.example", 550, 3})
+				}
+				return c
+			},
+			kind: KindConcentrated, code: 550, wantN: 0,
+		},
+		{
+			name: "volume correlated",
+			f: func(d int) []cell {
+				att := int64(1000 * (1 + d%10))
+				return []cell{{"a.example", 250, att}, {"a.example", 452, att * att / 1_000_000}}
+			},
+			kind: KindVolumeCorrelated, code: 452, wantDomain: "a.example", wantN: 1,
+		},
+		{
+			name: "constant volume: r undefined, no finding",
+			f: func(d int) []cell {
+				n := int64(1 + d%4)
+				return []cell{{"a.example", 250, 1000 - n}, {"a.example", 452, n}}
+			},
+			kind: KindVolumeCorrelated, code: 452, wantN: 0,
+		},
+		{
+			name: "not volume correlated",
+			f: func(d int) []cell {
+				att := int64(100 + 5000*(d%2))
+				return []cell{{"a.example", 250, att}, {"a.example", 499, int64(1 + d%3)}}
+			},
+			kind: KindNotVolumeCorrelated, code: 499, wantDomain: "a.example", wantN: 1,
+		},
+		{
+			name: "constant count: r undefined, no finding",
+			f: func(d int) []cell {
+				return []cell{{"a.example", 250, int64(100 + 5000*(d%2))}, {"a.example", 499, 2}}
+			},
+			kind: KindNotVolumeCorrelated, code: 499, wantN: 0,
+		},
+		{
+			name: "spike by share",
+			f: func(d int) []cell {
+				c := []cell{{"a.example", 250, 1000}, {"b.example", 250, 1000}}
+				if d == 16 {
+					c = append(c, cell{"a.example", 605, 30}, cell{"b.example", 605, 25})
+				}
+				return c
+			},
+			kind: KindSpike, code: 605, wantDay: "2018-05-17", wantN: 1,
+		},
+		{
+			name: "spike by rate against the median",
+			f: func(d int) []cell {
+				c := []cell{{"a.example", 250, 10000}, {"a.example", 421, 2}}
+				if d%5 == 0 {
+					c[1].n = 25
+				}
+				return c
+			},
+			kind: KindSpike, code: 421, wantN: 7,
+		},
+		{
+			name: "no spike below 20",
+			f: func(d int) []cell {
+				c := []cell{{"a.example", 250, 1000}}
+				if d == 3 {
+					c = append(c, cell{"a.example", 421, 19})
+				}
+				return c
+			},
+			kind: KindSpike, code: 421, wantN: 0,
+		},
+		{
+			name: "onset",
+			f: func(d int) []cell {
+				n := int64(1)
+				if d >= 7 {
+					n = 100
+				}
+				return []cell{{"a.example", 250, 1000}, {"a.example", 554, n}}
+			},
+			kind: KindOnset, code: 554, wantDomain: "a.example", wantDay: "2018-05-08", wantN: 1,
+		},
+		{
+			name: "onset from zero",
+			f: func(d int) []cell {
+				c := []cell{{"a.example", 250, 1000}}
+				if d >= 10 {
+					c = append(c, cell{"a.example", 554, 50})
+				}
+				return c
+			},
+			kind: KindOnset, code: 554, wantDomain: "a.example", wantDay: "2018-05-11", wantN: 1,
+		},
+		{
+			name: "one day from zero is no onset",
+			f: func(d int) []cell {
+				c := []cell{{"a.example", 250, 1000}}
+				if d == 10 {
+					c = append(c, cell{"a.example", 605, 50})
+				}
+				return c
+			},
+			kind: KindOnset, code: 605, wantN: 0,
+		},
+		{
+			name: "no onset on the first day",
+			f: func(d int) []cell {
+				return []cell{{"a.example", 250, 1000}, {"a.example", 554, 100}}
+			},
+			kind: KindOnset, code: 554, wantN: 0,
+		},
+		{
+			name: "no onset when it does not last",
+			f: func(d int) []cell {
+				c := []cell{{"a.example", 250, 1000}, {"a.example", 554, 1}}
+				if d == 7 || d == 8 || d == 10 {
+					c[1].n = 100
+				}
+				return c
+			},
+			kind: KindOnset, code: 554, wantN: 0,
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := synth(t, 31, tt.f)
+			got := findings(r, tt.kind, tt.code)
+			if len(got) != tt.wantN {
+				t.Fatalf("%s findings for %d = %+v, want %d", tt.kind, tt.code, got, tt.wantN)
+			}
+			if len(got) == 0 {
+				return
+			}
+			if got[0].Domain != tt.wantDomain || (tt.wantDay != "" && got[0].Day != tt.wantDay) {
+				t.Errorf("finding = %s %q %q, want %q %q", tt.kind, got[0].Domain, got[0].Day, tt.wantDomain, tt.wantDay)
+			}
+			if got[0].Action == "" || got[0].Summary == "" || len(got[0].Evidence) == 0 {
+				t.Errorf("finding %+v lacks action, summary or evidence", got[0])
+			}
+			var b bytes.Buffer
+			if err := WriteJSON(&b, r); err != nil {
+				t.Errorf("WriteJSON: %v", err)
+			}
+		})
+	}
+}
+
+// TestJSONSchema pins the keys of the JSON schema.
+func TestJSONSchema(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteJSON(&b, may2018(t)); err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b.Bytes(), &m); err != nil {
+		t.Fatal(err)
+	}
+	keys := func(v any) []string {
+		var out []string
+		for k := range v.(map[string]any) {
+			out = append(out, k)
+		}
+		sort.Strings(out)
+		return out
+	}
+	first := func(v any) any { return v.([]any)[0] }
+	for _, tt := range []struct {
+		name string
+		v    any
+		want string
+	}{
+		{"top", m, "bucket_offset codes domains findings month skipped timezone totals"},
+		{"totals", m["totals"], "attempts delivered failed failure_rate previous"},
+		{"codes", first(m["codes"]), "class code count domains meaning share"},
+		{"codes.domains", first(first(m["codes"]).(map[string]any)["domains"]), "count domain rate share_of_code"},
+		{"domains", first(m["domains"]), "attempts correlation delivered domain failure_rate"},
+		{"correlation", first(m["domains"]).(map[string]any)["correlation"].(map[string]any)["452"], "count_r days rate_r"},
+		{"findings", first(m["findings"]), "action code domain evidence kind value"},
+		{"spike", m["findings"].([]any)[4], "action code day evidence kind value"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := strings.Join(keys(tt.v), " "); got != tt.want {
+				t.Errorf("keys = %q, want %q", got, tt.want)
+			}
+		})
+	}
+	if bytes.Contains(b.Bytes(), []byte("NaN")) {
+		t.Error("JSON holds NaN")
+	}
+	// the JSON decodes back into the same report
+	var back Report
+	if err := json.Unmarshal(b.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+	var b2 bytes.Buffer
+	if err := WriteJSON(&b2, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(b.Bytes(), b2.Bytes()) {
+		t.Error("JSON does not round-trip")
+	}
+}

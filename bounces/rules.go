@@ -33,6 +33,11 @@ const (
 	srcCentrum   = "https://pomoc.centrum.sk (antispam) and the original analysis"
 	srcWording   = "wording of common MTAs (Postfix, Exim, Sendmail, qmail, Exchange), as in the Sisimai corpus"
 	srcESP       = "ESP suppression answers (Amazon SES, SendGrid, Mailgun, Postmark)"
+	srcGroups    = "https://support.google.com/groups/answer/6161288 (Google Groups: why a message to a group bounces); the localised bounce templates of Google Groups"
+	srcSendAs    = "https://support.google.com/mail/?p=CustomFromDenied (Gmail 'Send mail as' through another SMTP server)"
+	srcOrange    = "https://postmaster.orange.fr (Orange/Wanadoo postmaster: OFR error codes)"
+	srcExchange  = "Exchange Server / Exchange Online SMTP answer to an invalid HELO/EHLO domain (501 5.5.4 Invalid domain name)"
+	srcDomino    = "HCL (Lotus) Domino answer for an unknown user (\"User ... not listed in Domino Directory\")"
 )
 
 // Provider domains.
@@ -78,7 +83,7 @@ var builtinRules = []Rule{
 		Explanation: "Gmail: the sending IP has no valid PTR record (5.7.25 / 4.7.23); fix reverse DNS", Source: srcGoogle},
 	{ID: "google.auth", Provider: "google", Text: []string{"gmail requires all senders to authenticate", "gmail requires all bulk email senders to authenticate", "gmail requires bulk email senders to authenticate", "isn't aligned with either the authenticated spf or dkim", "doesn't have a dmarc record", "does not pass authentication checks", "fails to pass authentication checks", "unauthenticated email from", "does not have authentication information"}, Class: ClassAuthFailure,
 		Explanation: "Gmail: the message failed SPF/DKIM/DMARC (5.7.26 family); fix the sender's authentication", Source: srcGoogle},
-	{ID: "google.tls", Provider: "google", Text: []string{"tls required for rcpt domain", "not using a tls connection", "wasn't sent over a tls connection"}, Class: ClassPolicyBlocked,
+	{ID: "google.tls", Provider: "google", Text: []string{"tls required for rcpt domain", "not using a tls connection", "wasn't sent over a tls connection", "remote server does not support tls"}, Class: ClassPolicyBlocked,
 		Explanation: "Gmail: TLS is required (421 4.7.0 / 5.7.29); enable STARTTLS", Source: srcGoogle},
 	{ID: "google.spam", Provider: "google", Text: []string{"likely unsolicited mail", "likely unsolicited email", "suspicious due to the nature of the content", "content presents a potential security issue"}, Class: ClassSpamBlocked,
 		Explanation: "Gmail: the message looks like spam or carries unsafe content (550 5.7.1); review the content", Source: srcGoogle},
@@ -92,6 +97,10 @@ var builtinRules = []Rule{
 		Explanation: "Gmail (as sender): the recipient's server could not be reached; it retries, then gives up", Source: srcGoogle},
 	{ID: "google.groups-spam", Provider: "google", Text: []string{"rejected due to spam classification"}, Class: ClassSpamBlocked,
 		Explanation: "Google Groups: the message was classified as spam", Source: srcGoogle},
+	{ID: "google.groups.no-post", Provider: "google", Text: googleGroupsNoPost, Class: ClassPolicyBlocked,
+		Explanation: "Google Groups: the group may not exist or we may not post to it (not a member, posting restricted); review the list address and the group's settings", Source: srcGroups},
+	{ID: "google.send-mail-as", Provider: "google", Text: []string{"the settings for your 'send mail as' account", "'send mail as' feature"}, Class: ClassPolicyBlocked,
+		Explanation: "Gmail: the 'Send mail as' SMTP settings of the sending account are wrong (CustomFromDenied); fix the sender's setup", Source: srcSendAs},
 	{ID: "google.inbox-full", Provider: "google", Text: []string{"inbox is out of storage space", "account that you tried to reach is over quota"}, Class: ClassMailboxFull,
 		Explanation: "Gmail: the recipient's inbox is out of storage (452 4.2.2 / 552 5.2.2); retry later", Source: srcGoogle},
 	{ID: "google.size", Provider: "google", Text: []string{"exceeded google's message size limits", "exceeds google's limit of", "size of your message"}, Class: ClassMessageTooLarge,
@@ -161,6 +170,10 @@ var builtinRules = []Rule{
 	{ID: "centrum.spam.554", Domains: centrumDomains, Codes: []int{554}, Class: ClassSpamBlocked,
 		Explanation: "Centrum.sk: 554 is its spam filter (the analysis; centrum.sk's antispam); review the content and the list", Source: srcCentrum},
 
+	// Orange / Wanadoo (France). Every answer ends in an OFR code.
+	{ID: "orange.spam", Provider: "orange", Text: []string{"ofr_506", "ofr_536"}, Class: ClassSpamBlocked,
+		Explanation: "Orange: the message is suspected spam (550 5.2.0 Mail rejete, OFR_506/OFR_536); review the content and the list", Source: srcOrange},
+
 	// ---- ESPs and automatic replies ---------------------------------------
 
 	{ID: "esp.suppressed", Text: []string{"suppression list", "address is suppressed", "has been suppressed", "previously bounced", "on the suppression"}, Class: ClassSuppressed,
@@ -194,13 +207,15 @@ var builtinRules = []Rule{
 		Explanation: "Exim/cPanel: the account or domain may not exist; suppress the address", Source: srcWording},
 	{ID: "text.blocklist", Text: []string{"blacklist", "blocklist", "block list", "black list", "spamhaus", "spamcop", "barracuda", "dnsbl", "sorbs", "blocked using", "listed at", "bad reputation", "poor reputation", "low reputation", "ip reputation", "reputation", "client host blocked", "blocked for abuse", "blocked for spamming"}, Class: ClassPolicyBlocked,
 		Explanation: "the sending IP or domain is on a block list or has a bad reputation; request delisting", Source: srcWording},
-	{ID: "text.ptr", Text: []string{"reverse dns", "ptr record", "reverse lookup", "cannot find your hostname", "cannot find your reverse hostname", "no ptr", "rdns", "reverse hostname", "mismatches client ip", "ip name lookup failed", "does not match the ip"}, Class: ClassPolicyBlocked,
+	{ID: "text.ptr", Text: []string{"reverse dns", "ptr record", "reverse lookup", "cannot find your hostname", "cannot find your reverse hostname", "no ptr", "rdns", "reverse hostname", "mismatches client ip", "ip name lookup failed", "does not match the ip", "unverifiable sending ip", "unverifyable sending ip"}, Class: ClassPolicyBlocked,
 		Explanation: "the sending IP has no valid reverse DNS (PTR); fix the PTR record", Source: srcWording},
 	{ID: "text.relay", Text: []string{"relay access denied", "relaying denied", "relay not permitted", "not permitted to relay", "unable to relay", "relaying not allowed", "we do not relay", "not allowed to relay", "relay denied", "not configured to relay", "insecure mail relay", "open relay"}, Class: ClassPolicyBlocked,
 		Explanation: "relaying denied: the server does not accept mail for this domain from us", Source: srcWording},
 	{ID: "text.sender-rejected", Text: []string{"sender address rejected", "sender rejected", "sender denied", "sender is blacklisted", "domain of sender address", "sender verify failed", "sender address is blocked", "sender blocked", "client host rejected", "helo command rejected", "bad helo", "invalid helo", "unroutable sender", "invalid sender", "sender domain", "responsible address", "from: domain", "unauthenticated senders", "turn on smtp authentication", "authentication required", "not a member of"}, Class: ClassPolicyBlocked,
 		Explanation: "the server refuses our sender, client host or HELO; review the sending setup", Source: srcWording},
-	{ID: "text.tls", Text: []string{"starttls", "tls required", "must issue a starttls", "encryption required"}, Class: ClassPolicyBlocked,
+	{ID: "text.helo-domain.501", Codes: []int{501}, Text: []string{"invalid domain name"}, Class: ClassPolicyBlocked,
+		Explanation: "501 invalid domain name: the server refuses our HELO/EHLO name (Exchange's answer to a bad EHLO); fix the sending host's name", Source: srcExchange},
+	{ID: "text.tls", Text: []string{"starttls", "tls required", "tls is required", "must issue a starttls", "encryption required", "does not support tls"}, Class: ClassPolicyBlocked,
 		Explanation: "the server requires TLS; enable STARTTLS", Source: srcWording},
 	{ID: "text.virus", Text: []string{"virus", "malware", "infected", "phishing", "illegal attachment", "banned attachment", "attachment not allowed"}, Class: ClassSpamBlocked,
 		Explanation: "the content was refused as a virus, phishing or a forbidden attachment; review the content", Source: srcWording},
@@ -210,9 +225,9 @@ var builtinRules = []Rule{
 		Explanation: "the recipient's mailbox is full; retry later, suppress after repeated failures", Source: srcWording},
 	{ID: "text.too-large", Text: []string{"message size exceeds", "size exceeds", "message too large", "message too big", "message is too large", "message is too big", "too large", "too big", "size limit", "exceeds the maximum", "exceeds maximum", "message length exceeds", "maximum message size", "message size limit", "line limit exceeded", "line too long"}, Class: ClassMessageTooLarge,
 		Explanation: "the message exceeds a size limit; resend the small template", Source: srcWording},
-	{ID: "text.no-domain", Text: []string{"host not found", "host unknown", "domain not found", "no such domain", "domain does not exist", "unrouteable", "unroutable", "name or service not known", "no mx", "domain name not found", "nxdomain", "no route to domain", "domain is not accepting mail", "does not accept mail", "null mx"}, Class: ClassInvalidRecipient,
+	{ID: "text.no-domain", Text: []string{"host not found", "host unknown", "domain not found", "no such domain", "domain does not exist", "unrouteable", "unroutable", "name or service not known", "no mx", "domain name not found", "nxdomain", "no route to domain", "domain is not accepting mail", "does not accept mail", "null mx", "unknown host"}, Class: ClassInvalidRecipient,
 		Explanation: "the recipient's domain does not exist or takes no mail; suppress the address", Source: srcWording},
-	{ID: "text.user-unknown", Text: []string{"user unknown", "unknown user", "no such user", "user not found", "no such mailbox", "no mailbox", "mailbox not found", "mailbox unavailable", "mailbox does not exist", "mailbox is unavailable", "does not exist", "doesn't exist", "unknown recipient", "recipient unknown", "invalid recipient", "recipient not found", "no such recipient", "address unknown", "unknown address", "address does not exist", "invalid mailbox", "not a valid mailbox", "bad destination mailbox", "address couldn't be found", "address could not be found", "not listed in public name", "invalid final delivery userid", "account is blocked", "account has been blocked", "no valid recipients", "no smtp service", "account is locked", "temporary locked", "temporarily locked", "user locked", "addressee unknown", "no such address", "not our customer", "user not exist", "unknown local part", "recipient rejected", "undeliverable address", "account is disabled", "account has been disabled", "account disabled", "mailbox disabled", "mailbox is disabled", "account is inactive", "account has been suspended", "account suspended", "has been deactivated", "no longer active", "no longer available", "has moved", "mailbox has moved"}, Class: ClassInvalidRecipient,
+	{ID: "text.user-unknown", Text: []string{"user unknown", "unknown user", "no such user", "user not found", "no such mailbox", "no mailbox", "mailbox not found", "mailbox unavailable", "mailbox does not exist", "mailbox is unavailable", "does not exist", "doesn't exist", "unknown recipient", "recipient unknown", "invalid recipient", "recipient not found", "no such recipient", "address unknown", "unknown address", "address does not exist", "invalid mailbox", "not a valid mailbox", "bad destination mailbox", "address couldn't be found", "address could not be found", "not listed in public name", "not listed in domino directory", "invalid final delivery userid", "account is blocked", "account has been blocked", "no valid recipients", "no smtp service", "account is locked", "temporary locked", "temporarily locked", "user locked", "addressee unknown", "no such address", "not our customer", "user not exist", "unknown local part", "recipient rejected", "undeliverable address", "account is disabled", "account has been disabled", "account disabled", "mailbox disabled", "mailbox is disabled", "account is inactive", "account has been suspended", "account suspended", "has been deactivated", "no longer active", "no longer available", "has moved", "mailbox has moved"}, Class: ClassInvalidRecipient,
 		Explanation: "the wording says the address does not exist or is disabled; suppress it", Source: srcWording},
 	{ID: "text.rate", Text: []string{"too many connections", "too many concurrent", "too many simultaneous", "connection rate", "rate limit", "rate-limit", "ratelimit", "rate limited", "too many messages", "too many recipients", "too many sessions", "sending rate", "throttl", "too fast", "too quickly", "exceeded the rate", "slow down", "frequency limit", "connection limit", "try again in"}, Class: ClassRateLimited,
 		Explanation: "the server limits how fast or how much we send; cut the rate and retry later", Source: srcWording},
@@ -279,6 +294,29 @@ var builtinRules = []Rule{
 	{ID: "code.530", Codes: []int{530}, Class: ClassPolicyBlocked, Explanation: "530: authentication or TLS required by the server", Source: srcRFC5321},
 	{ID: "code.535", Codes: []int{535}, Class: ClassAuthFailure, Explanation: "535: our SMTP authentication credentials were refused", Source: srcRFC5321},
 	{ID: "code.605", Codes: []int{605}, Class: ClassSuppressed, Explanation: "605 (ESP export): the address is already suppressed, no attempt was made", Source: srcAnalysis},
+}
+
+// googleGroupsNoPost is the opening of Google Groups' "the group you tried
+// to contact may not exist, or you may not have permission to post" bounce
+// in the languages Google sends it in (English first). Each is the part of
+// the template that names the group the sender tried to contact; non-ASCII
+// keywords match case-sensitively.
+var googleGroupsNoPost = []string{
+	"the group you tried to contact",                        // en
+	"may not have permission to post messages to the group", // en
+	"groups.google.com/support",                             // the Help Center link, all languages
+	"連絡しようとしたグループ",                                          // ja
+	"您試圖聯絡的",                                                // zh-TW
+	"إعلامك بأن المجموعة",                                   // ar
+	"skupina, kterou se pokoušíte kontaktovat",              // cs
+	"die gruppe, die sie kontaktieren möchten",              // de
+	"η ομάδα με την οποία επιχειρείτε να επικοινωνήσετε",    // el
+	"el grupo con el que has intentado ponerte en contacto", // es
+	"با آن ارتباط برقرار کنید",                              // fa
+	"le groupe que vous avez essayé de contacter",           // fr
+	"שניסית ליצור עמה קשר",                                  // he
+	"आपने जिस समूह से संपर्क",                               // hi
+	"намагалися зв'язатися",                                 // uk
 }
 
 func ptr[T any](v T) *T { return &v }

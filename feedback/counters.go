@@ -149,13 +149,26 @@ func (r *Recorder) Run(ctx context.Context, interval time.Duration) error {
 	}
 }
 
+// CounterError is a counter field ReadCounts could not read; the other
+// counters are still read.
+type CounterError struct {
+	Key    string // the hash
+	Field  string // the field
+	Reason string
+}
+
+func (e *CounterError) Error() string {
+	return fmt.Sprintf("feedback: counter %s field %q: %s", e.Key, e.Field, e.Reason)
+}
+
 // CountFunc receives one counter: the start of its UTC hour, the domain,
 // the basic code and the count.
 type CountFunc func(hour time.Time, domain string, code int, n int64)
 
 // ReadCounts calls fn for every counter of the hours in [from, to), reading
-// them in pipelines of a day. A field that cannot be read is reported in
-// the returned error (joined) and the rest is still read.
+// them in pipelines of a day. A field that cannot be read is reported as a
+// *CounterError in the returned error (all of them joined) and the rest is
+// still read; a Redis failure stops the read and is returned alone.
 func ReadCounts(ctx context.Context, rdb redis.Cmdable, keys Keys, from, to time.Time, fn CountFunc) error {
 	var errs []error
 	start := from.UTC().Truncate(time.Hour)
@@ -178,12 +191,12 @@ func ReadCounts(ctx context.Context, rdb redis.Cmdable, keys Keys, from, to time
 			for f, v := range cmd.Val() {
 				code, domain, err := parseCounterField(f)
 				if err != nil {
-					errs = append(errs, fmt.Errorf("%s: %w", keys.Counts(hours[i]), err))
+					errs = append(errs, &CounterError{Key: keys.Counts(hours[i]), Field: f, Reason: "not <code>|<domain>"})
 					continue
 				}
 				n, err := strconv.ParseInt(v, 10, 64)
 				if err != nil {
-					errs = append(errs, fmt.Errorf("feedback: %s field %q: bad count %q", keys.Counts(hours[i]), f, v))
+					errs = append(errs, &CounterError{Key: keys.Counts(hours[i]), Field: f, Reason: fmt.Sprintf("bad count %q", v)})
 					continue
 				}
 				fn(hours[i], domain, code, n)

@@ -16,6 +16,8 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/term"
 
+	_ "time/tzdata" // --tz works where the system has no zoneinfo
+
 	"github.com/bounceloop/bounceloop/bounces"
 	"github.com/bounceloop/bounceloop/cmd/bounceloop/internal/config"
 )
@@ -35,6 +37,7 @@ Usage:
 Commands:
   classify   diagnose SMTP answers given as arguments or one per line on stdin
   dsn        parse bounce messages (files, .eml folders, Maildirs, mboxes, -)
+  report     the monthly root-cause analysis (export CSV, NDJSON, Postfix logs, Redis)
   help       show this text, or "help COMMAND" for a command's flags
 
 Flags every command takes:
@@ -66,6 +69,7 @@ func commands() []command {
 	return []command{
 		{name: "classify", short: "diagnose SMTP answers", flags: classifyCommand},
 		{name: "dsn", short: "parse bounce messages", flags: dsnCommand},
+		{name: "report", short: "the monthly root-cause analysis", flags: reportCommand},
 	}
 }
 

@@ -24,7 +24,7 @@ func action(f *Finding) string {
 	case bounces.ClassRateLimited:
 		if f.Kind == KindVolumeCorrelated {
 			if v, ok := f.Evidence["suggested_per_minute"]; ok {
-				return fmt.Sprintf("Lower %s's sending rate in config.toml: [policy.domains.%q] per_minute = %d (%s/hour). "+
+				return fmt.Sprintf("Lower %s's sending rate in config.toml: [policy.domains.%q] rate = \"%d/m\" (%s/hour). "+
 					"That is the highest daily volume at which the %d rate stayed low (%s a day) spread over 24 hours; "+
 					"if the campaign is sent in a shorter window, keep its hourly volume at %s at most.",
 					f.Domain, f.Domain, int64(v), num(int64(f.Evidence["suggested_per_hour"])), f.Code,
@@ -92,7 +92,7 @@ func num(n int64) string {
 // pct formats a fraction as a percentage with enough digits to be
 // meaningful: 41.2%, 0.43%, 0.036%, 0.0012%.
 func pct(x float64) string {
-	p := x * 100
+	p := round(x) * 100
 	switch {
 	case p == 0:
 		return "0%"

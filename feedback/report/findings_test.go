@@ -159,7 +159,7 @@ func TestMay2018Findings(t *testing.T) {
 
 	t.Run("actions follow the class", func(t *testing.T) {
 		if f := find(KindVolumeCorrelated, 452, "gmail.com", ""); f != nil {
-			if f.Evidence["suggested_per_minute"] <= 0 || !bytes.Contains([]byte(f.Action), []byte("per_minute")) {
+			if f.Evidence["suggested_per_minute"] <= 0 || !bytes.Contains([]byte(f.Action), []byte(`rate = "46/m"`)) {
 				t.Errorf("452 volume_correlated action %q evidence %v: want a suggested per_minute", f.Action, f.Evidence)
 			}
 		}

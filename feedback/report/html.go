@@ -129,7 +129,7 @@ func buildCharts(r *Report) []htmlChart {
 			break
 		}
 		el, sc := snippet(findingChart(i, f, s))
-		out = append(out, htmlChart{Section: "finding", Title: findingTitle(f), Text: f.Summary, Action: f.Action, Element: el, Script: sc})
+		out = append(out, htmlChart{Section: "finding", Title: fmt.Sprintf("%d. %s", i+1, findingTitle(f)), Text: f.Summary, Action: f.Action, Element: el, Script: sc})
 	}
 	return out
 }
@@ -233,11 +233,10 @@ func findingChart(i int, f Finding, s *Series) *charts.Bar {
 	bar.SetGlobalOptions(
 		initOpts(fmt.Sprintf("finding_%d", i+1), "300px"),
 		charts.WithAnimation(false),
-		charts.WithTitleOpts(opts.Title{Title: fmt.Sprintf("%d. %s", i+1, findingTitle(f))}),
 		charts.WithTooltipOpts(opts.Tooltip{Show: opts.Bool(true), Trigger: "axis"}),
-		charts.WithLegendOpts(opts.Legend{Show: opts.Bool(true), Top: "28px"}),
+		charts.WithLegendOpts(opts.Legend{Show: opts.Bool(true), Top: "0"}),
 		charts.WithYAxisOpts(opts.YAxis{Name: "attempts"}),
-		charts.WithGridOpts(opts.Grid{Top: "70px"}),
+		charts.WithGridOpts(opts.Grid{Top: "50px"}),
 	)
 	bar.SetXAxis(s.Days)
 	bar.AddSeries("attempts ("+where+")", barData(att), charts.WithItemStyleOpts(opts.ItemStyle{Color: "#c6dbef"}))

@@ -2,7 +2,6 @@ package report
 
 import (
 	"bytes"
-	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -77,5 +76,4 @@ func TestGolden(t *testing.T) {
 			}
 		})
 	}
-	_ = json.Valid
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/bounceloop/bounceloop/bounces"
+	"github.com/bounceloop/bounceloop/policy"
 )
 
 // Config is the whole of config.toml.
@@ -23,6 +24,9 @@ type Config struct {
 	// Bounces holds the operator's diagnosis rules ([[bounces.rules]]),
 	// which win over the built-in ones.
 	Bounces bounces.Config `toml:"bounces"`
+	// Redis is where the queue, the shared policy state and the report's
+	// counters live.
+	Redis policy.RedisConfig `toml:"redis"`
 }
 
 // Load reads and validates the file at path. An empty path gives the
@@ -69,5 +73,5 @@ func Parse(name string, data []byte) (Config, error) {
 
 // Validate checks every section; the error names the key.
 func (c Config) Validate() error {
-	return c.Bounces.Validate()
+	return errors.Join(c.Bounces.Validate(), c.Redis.Validate())
 }

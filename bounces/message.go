@@ -106,6 +106,12 @@ type Report struct {
 	// Arrival is the Arrival-Date of the DSN or the Date of the bounce, zero
 	// when neither is there.
 	Arrival time.Time
+	// Command is the SMTP command the remote server was answering when it
+	// refused the message, as the bounce says ("in reply to MAIL FROM
+	// command", "after RCPT TO:<...>", a ">>> DATA" transcript line): one of
+	// "CONN" (the greeting), "EHLO", "HELO", "MAIL", "RCPT", "DATA"; "" when
+	// the bounce does not say. Diagnose uses it (see there).
+	Command string
 }
 
 // Event converts the report into an Event: SourceARF for complaints,
@@ -150,9 +156,31 @@ func (r Report) Diagnose(c *Classifier) Diagnosis {
 		return Diagnosis{Class: ClassDelivered, Rule: "dsn-" + r.Action.String(),
 			Explanation: "delivery status notification: " + r.Action.String()}
 	}
-	d, _ := DomainOf(r.Recipient)
-	return c.Classify(r.Reply, d)
+	dom, _ := DomainOf(r.Recipient)
+	d := c.Classify(r.Reply, dom)
+	switch r.Command {
+	case "CONN", "EHLO", "HELO", "MAIL":
+		// Refused before any recipient was named: an answer that reads as
+		// "no such user/domain" (or says nothing) is about our sender
+		// address or our host, not about the recipient.
+		if d.Class == ClassInvalidRecipient || d.Class == ClassUnknown {
+			rule := &commandSenderRule
+			if r.Command != "MAIL" {
+				rule = &commandHostRule
+			}
+			return Diagnosis{Class: rule.Class, Rule: rule.ID, Explanation: rule.Explanation + " (the text alone: " + d.Rule + ")"}
+		}
+	}
+	return d
 }
+
+// The diagnoses Diagnose gives from the refused SMTP command.
+var (
+	commandSenderRule = Rule{ID: "command.mail-from", Class: ClassPolicyBlocked,
+		Explanation: "refused in reply to MAIL FROM, before any recipient: the server refuses our sender address; review the sending setup"}
+	commandHostRule = Rule{ID: "command.helo", Class: ClassPolicyBlocked,
+		Explanation: "refused at the greeting or EHLO/HELO, before any recipient: the server refuses our host; review its name, IP and reputation"}
+)
 
 // ParseMessage reads one RFC 5322 message and returns one Report per
 // recipient it reports on, in the order the message lists them. It

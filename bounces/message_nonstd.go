@@ -160,15 +160,99 @@ type pos struct {
 // textResult holds the recipients and answers found in the text of a
 // bounce.
 type textResult struct {
-	strong bool   // recipients were found on recipient lines or in RCPT TO
-	text   string // cut text
-	rcpts  []textRecipient
-	global Reply // the best answer of the whole text
+	strong    bool   // recipients were found on recipient lines or in RCPT TO
+	text      string // cut text
+	rcpts     []textRecipient
+	global    Reply  // the best answer of the whole text
+	globalCmd string // the SMTP command the whole text names, when it names one only
 }
 
 type textRecipient struct {
 	addr  string
 	reply Reply
+	cmd   string // the SMTP command answered, "" when not said
+}
+
+// command returns the SMTP command the text says was answered for the
+// recipient addr, the i-th of n, matched as lookup matches answers.
+func (t *textResult) command(addr string, i, n int) string {
+	if t == nil {
+		return ""
+	}
+	for _, r := range t.rcpts {
+		if strings.EqualFold(r.addr, addr) && r.cmd != "" {
+			return r.cmd
+		}
+	}
+	if len(t.rcpts) == n && i < n && t.rcpts[i].cmd != "" {
+		return t.rcpts[i].cmd
+	}
+	if n > 1 {
+		return ""
+	}
+	return t.globalCmd
+}
+
+// commandRE finds the SMTP command an answer was given to, as MTAs write
+// it: Postfix "(in reply to MAIL FROM command)", Exim "SMTP error from
+// remote mail server after MAIL FROM:<...>:" or "... for TEXT command",
+// and the like.
+var commandRE = regexp.MustCompile(`(?i)\b(in\s+reply\s+to|after|for)\s+(?:the\s+)?(?:pipelined\s+)?(mail\s+from|rcpt\s+to|end\s+of\s+data|data|ehlo|helo|lhlo|initial\s+connection|initial\s+greeting|text)\b(\s+command)?`)
+
+// transcriptCommandRE matches a Sendmail transcript line ">>> MAIL From:<...>".
+var transcriptCommandRE = regexp.MustCompile(`(?i)^\s*>>>\s*(mail\s+from|rcpt\s+to|data|ehlo|helo|lhlo|quit)\b`)
+
+// findCommand returns the SMTP command s says was answered ("CONN",
+// "EHLO", "HELO", "MAIL", "RCPT", "DATA"), or "".
+func findCommand(s string) string {
+	for _, mm := range commandRE.FindAllStringSubmatch(s, 8) {
+		verb := strings.ToLower(mm[1])
+		if verb == "for" && mm[3] == "" {
+			continue // "for data" in prose; "for TEXT command" is Exim's
+		}
+		if c := commandName(mm[2]); c != "" {
+			return c
+		}
+	}
+	return ""
+}
+
+// commandName normalises a command as written ("MAIL From", "end of data").
+func commandName(s string) string {
+	s = strings.ToLower(strings.Join(strings.Fields(s), " "))
+	switch s {
+	case "mail from":
+		return "MAIL"
+	case "rcpt to":
+		return "RCPT"
+	case "data", "end of data", "text":
+		return "DATA"
+	case "ehlo", "lhlo":
+		return "EHLO"
+	case "helo":
+		return "HELO"
+	case "initial connection", "initial greeting":
+		return "CONN"
+	}
+	return ""
+}
+
+// transcriptCommand returns the command of the nearest Sendmail transcript
+// line (">>> MAIL From:<...>") above line, within the same block, or "".
+func transcriptCommand(lines []string, line int) string {
+	for j := line - 1; j >= 0 && j >= line-8; j-- {
+		l := strings.TrimSpace(lines[j])
+		if l == "" || strings.HasPrefix(l, "-----") {
+			return ""
+		}
+		if mm := transcriptCommandRE.FindStringSubmatch(l); mm != nil {
+			if strings.EqualFold(mm[1], "quit") {
+				return ""
+			}
+			return commandName(mm[1])
+		}
+	}
+	return ""
 }
 
 // lookup returns the answer for the recipient addr, the i-th of n: the one
@@ -293,6 +377,17 @@ func (m *msg) extractText() *textResult {
 	}
 
 	res.global = bestReply(text)
+	for _, mm := range commandRE.FindAllStringSubmatch(text, 20) {
+		c := findCommand(mm[0])
+		if c == "" {
+			continue
+		}
+		if res.globalCmd != "" && res.globalCmd != c {
+			res.globalCmd = ""
+			break
+		}
+		res.globalCmd = c
+	}
 	if len(found) > maxTextRecipients {
 		found = found[:maxTextRecipients]
 	}
@@ -343,8 +438,13 @@ func (m *msg) extractText() *textResult {
 			}
 		}
 		var r Reply
+		cmd := ""
 		if p.line >= 0 && p.line < len(lines) {
-			r = bestReply(segment(lines, p.line, end))
+			seg := segment(lines, p.line, end)
+			r = bestReply(seg)
+			if cmd = findCommand(seg); cmd == "" {
+				cmd = transcriptCommand(lines, p.line)
+			}
 		}
 		if i, ok := codeLine[la]; ok && r.Code == 0 && r.Enhanced == "" {
 			// A line with the address and a reply code (a transcript), with
@@ -373,7 +473,10 @@ func (m *msg) extractText() *textResult {
 			}
 		}
 		r.Text = clipBytes(r.Text, 4*maxReplyText)
-		res.rcpts = append(res.rcpts, textRecipient{addr: p.addr, reply: r})
+		if cmd == "" && len(found) == 1 {
+			cmd = res.globalCmd
+		}
+		res.rcpts = append(res.rcpts, textRecipient{addr: p.addr, reply: r, cmd: cmd})
 	}
 	return res
 }
@@ -597,8 +700,8 @@ func (m *msg) textReports() ([]Report, int) {
 			break
 		}
 	}
-	mk := func(a string, r Reply) Report {
-		rep := Report{Recipient: a, Reply: r}
+	mk := func(a string, r Reply, cmd string) Report {
+		rep := Report{Recipient: a, Reply: r, Command: cmd}
 		switch {
 		case delayed && r.Code < 500:
 			rep.Action = ActionDelayed
@@ -609,13 +712,19 @@ func (m *msg) textReports() ([]Report, int) {
 	}
 	var reps []Report
 	for _, r := range res.rcpts {
-		reps = append(reps, mk(r.addr, r.reply))
+		reps = append(reps, mk(r.addr, r.reply, r.cmd))
 	}
 	if len(reps) > 0 && res.strong {
 		return reps, kindStrong
 	}
 	if len(reps) == 0 && strings.TrimSpace(text) != "" {
-		reps = append(reps, mk("", res.global))
+		// No recipient in the text: the X-Failed-Recipients header (Exim,
+		// Gmail, Google Groups) names it.
+		rcpt := ""
+		if xs := addressRE.FindAllString(m.header.Get("X-Failed-Recipients"), 2); len(xs) == 1 {
+			rcpt = strings.TrimRight(xs[0], ".")
+		}
+		reps = append(reps, mk(rcpt, res.global, res.globalCmd))
 	}
 	return reps, kindWeak
 }

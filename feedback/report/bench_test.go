@@ -6,7 +6,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -103,7 +102,7 @@ func BenchmarkAnalyze(b *testing.B) {
 // BenchmarkReportSharedMonth is the shared month's report end to end: read
 // the export, analyze, write the Markdown.
 func BenchmarkReportSharedMonth(b *testing.B) {
-	data, err := os.ReadFile(filepath.Join("testdata", sharedData))
+	data, err := os.ReadFile(sharedPath)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -13,7 +13,11 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
-const sharedData = "campaign-responses-2018Q2.csv"
+// sharedData is the shared data set, kept once in the bounces fixtures.
+const (
+	sharedData = "campaign-responses-2018Q2.csv"
+	sharedPath = "../../bounces/testdata/export/" + sharedData
+)
 
 // fixedNow is the clock of the golden files.
 var fixedNow = time.Date(2018, time.June, 1, 8, 0, 0, 0, time.UTC)
@@ -21,7 +25,7 @@ var fixedNow = time.Date(2018, time.June, 1, 8, 0, 0, 0, time.UTC)
 // loadShared reads the shared data set into Counts in loc.
 func loadShared(tb testing.TB, loc *time.Location) *Counts {
 	tb.Helper()
-	f, err := os.Open(filepath.Join("testdata", sharedData))
+	f, err := os.Open(sharedPath)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -139,7 +139,11 @@ func (r Report) Event() Event {
 // Diagnose returns the diagnosis of the report: complaints are
 // ClassComplaint, automatic replies ClassAutoReply, delivered, relayed and
 // expanded recipients ClassDelivered, and everything else is what c makes
-// of the reply and the recipient's domain.
+// of the reply and the recipient's domain. One exception: when the server
+// refused the session before any recipient was named (Command "CONN",
+// "EHLO", "HELO" or "MAIL") and c says invalid_recipient or unknown, the
+// answer is about our sender or host, so the diagnosis is policy_blocked
+// (rule "command.mail-from" for MAIL FROM, "command.helo" for the others).
 func (r Report) Diagnose(c *Classifier) Diagnosis {
 	switch r.Action {
 	case ActionComplained:
@@ -703,6 +707,15 @@ func (m *msg) dsnReports() []Report {
 			Reply:        reply,
 			ReportingMTA: mta,
 			Arrival:      arrival,
+			Command:      findCommand(diag),
+		}
+		if rep.Command == "" && (act == ActionFailed || act == ActionDelayed) {
+			// Postfix and Exim name the command in the human-readable
+			// part only.
+			if text == nil {
+				text = m.extractText()
+			}
+			rep.Command = text.command(rcpt, i, len(blocks))
 		}
 		if t, err := netmail.ParseDate(b["arrival-date"]); err == nil {
 			rep.Arrival = t.UTC()

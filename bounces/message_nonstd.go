@@ -237,22 +237,22 @@ func commandName(s string) string {
 	return ""
 }
 
-// transcriptCommand returns the command of the nearest Sendmail transcript
-// line (">>> MAIL From:<...>") above line, within the same block, or "".
-func transcriptCommand(lines []string, line int) string {
+// transcriptCommand returns the command of the Sendmail transcript line
+// (">>> MAIL From:<...>") right above line, with only the server's "<<<"
+// answer lines between them, and the index of the first of those answer
+// lines; or "" and line.
+func transcriptCommand(lines []string, line int) (string, int) {
 	for j := line - 1; j >= 0 && j >= line-8; j-- {
 		l := strings.TrimSpace(lines[j])
-		if l == "" || strings.HasPrefix(l, "-----") {
-			return ""
+		if strings.HasPrefix(l, "<<<") {
+			continue
 		}
-		if mm := transcriptCommandRE.FindStringSubmatch(l); mm != nil {
-			if strings.EqualFold(mm[1], "quit") {
-				return ""
-			}
-			return commandName(mm[1])
+		if mm := transcriptCommandRE.FindStringSubmatch(l); mm != nil && !strings.EqualFold(mm[1], "quit") {
+			return commandName(mm[1]), j + 1
 		}
+		break
 	}
-	return ""
+	return "", line
 }
 
 // lookup returns the answer for the recipient addr, the i-th of n: the one
@@ -441,9 +441,15 @@ func (m *msg) extractText() *textResult {
 		cmd := ""
 		if p.line >= 0 && p.line < len(lines) {
 			seg := segment(lines, p.line, end)
+			tcmd, answer := transcriptCommand(lines, p.line)
+			if answer < p.line {
+				// The server's answer in the transcript ("<<< 550 ...")
+				// comes right above the recipient's line.
+				seg = strings.Join(lines[answer:p.line], "\n") + "\n" + seg
+			}
 			r = bestReply(seg)
 			if cmd = findCommand(seg); cmd == "" {
-				cmd = transcriptCommand(lines, p.line)
+				cmd = tcmd
 			}
 		}
 		if i, ok := codeLine[la]; ok && r.Code == 0 && r.Enhanced == "" {

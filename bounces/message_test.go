@@ -34,11 +34,11 @@ func TestParseMessage(t *testing.T) {
 				{Recipient: "jan@azet.sk", Action: ActionFailed,
 					Reply:        Reply{Code: 550, Enhanced: "5.1.1", Text: "550 5.1.1 <jan@azet.sk>: Recipient address rejected: User unknown"},
 					MessageID:    "0f3c9a2e@mail.example.com",
-					ReportingMTA: "mail.example.com", Arrival: time.Date(2018, 5, 17, 8, 3, 9, 0, time.UTC)},
+					ReportingMTA: "mail.example.com", Arrival: time.Date(2018, 5, 17, 8, 3, 9, 0, time.UTC), Command: "RCPT"},
 				{Recipient: "eva@gmail.com", Action: ActionDelayed,
 					Reply:        Reply{Code: 452, Enhanced: "4.2.2", Text: "452-4.2.2 The email account that you tried to reach is over quota."},
 					MessageID:    "0f3c9a2e@mail.example.com",
-					ReportingMTA: "mail.example.com", Arrival: time.Date(2018, 5, 17, 8, 3, 9, 0, time.UTC)},
+					ReportingMTA: "mail.example.com", Arrival: time.Date(2018, 5, 17, 8, 3, 9, 0, time.UTC), Command: "RCPT"},
 			},
 		},
 		{
@@ -177,6 +177,14 @@ func TestReportDiagnoseAndEvent(t *testing.T) {
 			wantClass: ClassInvalidRecipient, wantSource: SourceDSN, wantDomain: "azet.sk"},
 		{name: "idna domain", r: Report{Recipient: "jan@Příklad.cz", Reply: ParseReply("550 5.1.1 user unknown")},
 			wantClass: ClassInvalidRecipient, wantSource: SourceDSN, wantDomain: "xn--pklad-zsa96e.cz"},
+		{name: "user unknown in reply to MAIL FROM", r: Report{Recipient: "jan@azet.sk", Command: "MAIL", Reply: ParseReply("553 5.1.0 sender.example.com does not exist")},
+			wantClass: ClassPolicyBlocked, wantSource: SourceDSN, wantDomain: "azet.sk"},
+		{name: "bare 550 after EHLO", r: Report{Recipient: "jan@azet.sk", Command: "EHLO", Reply: ParseReply("550 Rejected")},
+			wantClass: ClassPolicyBlocked, wantSource: SourceDSN, wantDomain: "azet.sk"},
+		{name: "user unknown in reply to RCPT TO", r: Report{Recipient: "jan@azet.sk", Command: "RCPT", Reply: ParseReply("550 5.1.1 user unknown")},
+			wantClass: ClassInvalidRecipient, wantSource: SourceDSN, wantDomain: "azet.sk"},
+		{name: "rate limit in reply to MAIL FROM stays", r: Report{Recipient: "jan@azet.sk", Command: "MAIL", Reply: ParseReply("421 4.7.0 Too many connections, slow down")},
+			wantClass: ClassRateLimited, wantSource: SourceDSN, wantDomain: "azet.sk"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -204,5 +212,76 @@ func TestActionText(t *testing.T) {
 	}
 	if _, err := ParseAction("exploded"); err == nil {
 		t.Errorf("ParseAction(%q) error = nil, want an error", "exploded")
+	}
+}
+
+func TestFindCommand(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{name: "postfix MAIL FROM", in: "550 5.7.1 Sender rejected (in reply to MAIL FROM command)", want: "MAIL"},
+		{name: "postfix end of DATA", in: "550 spam (in reply to end of DATA command)", want: "DATA"},
+		{name: "postfix RCPT folded", in: "550 5.1.1 unknown (in reply to RCPT TO\n    command)", want: "RCPT"},
+		{name: "exim MAIL FROM", in: "SMTP error from remote mail server after MAIL FROM:<a@example.com> SIZE=1022:", want: "MAIL"},
+		{name: "exim pipelined", in: "SMTP error from remote mail server after pipelined MAIL FROM:<a@example.com>:", want: "MAIL"},
+		{name: "exim EHLO", in: "SMTP error from remote mail server after EHLO mx.example.com:", want: "EHLO"},
+		{name: "exim connection", in: "SMTP error from remote mail server after initial connection:", want: "CONN"},
+		{name: "exim TEXT command", in: "SMTP error from remote server for TEXT command, host: mx.example.fr", want: "DATA"},
+		{name: "prose for data", in: "we waited for data from the server", want: ""},
+		{name: "prose after", in: "retry after some time", want: ""},
+		{name: "none", in: "550 5.1.1 user unknown", want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := findCommand(tt.in); got != tt.want {
+				t.Errorf("findCommand(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseMessageCommand(t *testing.T) {
+	const head = "From: Mail Delivery System <Mailer-Daemon@mx.example.org>\r\nTo: sender@example.org\r\nSubject: Mail delivery failed: returning message to sender\r\n"
+	tests := []struct {
+		name      string
+		in        string
+		wantRcpt  string
+		wantCmd   string
+		wantClass Class
+	}{
+		{name: "exim after MAIL FROM",
+			in: head + "X-Failed-Recipients: jan@example.com\r\n\r\nThis message was created automatically by mail delivery software.\r\n\r\n" +
+				"A message that you sent could not be delivered to one or more of its\r\nrecipients. This is a permanent error. The following address(es) failed:\r\n\r\n" +
+				"  jan@example.com\r\n    host mx.example.com [192.0.2.1]\r\n    SMTP error from remote mail server after MAIL FROM:<sender@example.org> SIZE=1022:\r\n" +
+				"    553 5.1.0 sender.example.org does not exist\r\n",
+			wantRcpt: "jan@example.com", wantCmd: "MAIL", wantClass: ClassPolicyBlocked},
+		{name: "sendmail transcript, answer above the recipient line",
+			in: head + "\r\n   ----- Transcript of session follows -----\r\nWhile talking to mx.example.edu:\r\n>>> MAIL From:<sender@example.org>\r\n" +
+				"<<< 550 Insecure Mail Relay\r\n554 <jan@example.edu>... Remote protocol error\r\n",
+			wantRcpt: "jan@example.edu", wantCmd: "MAIL", wantClass: ClassPolicyBlocked},
+		{name: "no recipient in the text: X-Failed-Recipients",
+			in: "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\r\nTo: sender@example.org\r\nSubject: Delivery Status Notification (Failure)\r\n" +
+				"X-Failed-Recipients: team@googlegroups.com\r\n\r\nHello sender@example.org,\r\n\r\nWe're writing to let you know that the group you tried to contact (team) " +
+				"may not exist, or you may not have permission to post messages to the group.\r\n",
+			wantRcpt: "team@googlegroups.com", wantCmd: "", wantClass: ClassPolicyBlocked},
+	}
+	c, err := NewClassifier()
+	if err != nil {
+		t.Fatalf("NewClassifier() error = %v", err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reps, err := ParseMessage(strings.NewReader(tt.in))
+			if err != nil || len(reps) != 1 {
+				t.Fatalf("ParseMessage(%q) = %+v, %v, want one report", tt.name, reps, err)
+			}
+			r := reps[0]
+			if r.Recipient != tt.wantRcpt || r.Command != tt.wantCmd {
+				t.Errorf("ParseMessage(%q) recipient, command = %q, %q, want %q, %q", tt.name, r.Recipient, r.Command, tt.wantRcpt, tt.wantCmd)
+			}
+			if got := r.Diagnose(c).Class; got != tt.wantClass {
+				t.Errorf("ParseMessage(%q) Diagnose() = %v, want %v", tt.name, got, tt.wantClass)
+			}
+		})
 	}
 }

@@ -185,6 +185,8 @@ var builtinRules = []Rule{
 
 	{ID: "code.452.storage", Codes: []int{452}, Text: []string{"insufficient system storage", "insufficient storage"}, Class: ClassRateLimited,
 		Explanation: "452 insufficient system storage: in the analysis, too many messages at once (Gmail); slow down", Source: srcAnalysis},
+	{ID: "text.helo-domain.501", Codes: []int{501}, Text: []string{"invalid domain name"}, Class: ClassPolicyBlocked,
+		Explanation: "501 invalid domain name: the server refuses our HELO/EHLO name (Exchange's answer to a bad EHLO); fix the sending host's name", Source: srcExchange},
 	{ID: "text.greylist", Text: []string{"greylist", "graylist", "grey-list", "gray-list", "greylisted", "greylisting"}, Class: ClassTransient,
 		Explanation: "greylisting: the server defers a first attempt on purpose; retry later", Source: srcWording},
 	{ID: "text.user-unknown.enhanced", Enhanced: []string{"5.1", "4.1", "5.2.1"}, Text: []string{"user unknown", "unknown user", "no such user", "user not found", "no such mailbox", "mailbox not found", "mailbox unavailable", "does not exist", "unknown recipient", "recipient unknown", "invalid recipient", "recipient not found", "no such recipient", "address unknown", "unknown address", "invalid mailbox", "no mailbox", "mailbox disabled", "account disabled", "account is disabled"}, Class: ClassInvalidRecipient,
@@ -213,8 +215,6 @@ var builtinRules = []Rule{
 		Explanation: "relaying denied: the server does not accept mail for this domain from us", Source: srcWording},
 	{ID: "text.sender-rejected", Text: []string{"sender address rejected", "sender rejected", "sender denied", "sender is blacklisted", "domain of sender address", "sender verify failed", "sender address is blocked", "sender blocked", "client host rejected", "helo command rejected", "bad helo", "invalid helo", "unroutable sender", "invalid sender", "sender domain", "responsible address", "from: domain", "unauthenticated senders", "turn on smtp authentication", "authentication required", "not a member of"}, Class: ClassPolicyBlocked,
 		Explanation: "the server refuses our sender, client host or HELO; review the sending setup", Source: srcWording},
-	{ID: "text.helo-domain.501", Codes: []int{501}, Text: []string{"invalid domain name"}, Class: ClassPolicyBlocked,
-		Explanation: "501 invalid domain name: the server refuses our HELO/EHLO name (Exchange's answer to a bad EHLO); fix the sending host's name", Source: srcExchange},
 	{ID: "text.tls", Text: []string{"starttls", "tls required", "tls is required", "must issue a starttls", "encryption required", "does not support tls"}, Class: ClassPolicyBlocked,
 		Explanation: "the server requires TLS; enable STARTTLS", Source: srcWording},
 	{ID: "text.virus", Text: []string{"virus", "malware", "infected", "phishing", "illegal attachment", "banned attachment", "attachment not allowed"}, Class: ClassSpamBlocked,

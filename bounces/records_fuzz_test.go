@@ -114,6 +114,8 @@ func FuzzNDJSON(f *testing.F) {
 		for _, line := range bytes.Split(data, []byte("\n")) {
 			checkFastMatchesSlow(t, line)
 		}
+		// NextBorrowed reads what Next reads.
+		borrowedEquals(t, data)
 	})
 }
 

@@ -103,7 +103,7 @@ func ReadSource(ctx context.Context, name string, r io.Reader, f Format, c *repo
 			err = c.AddExport(x, name)
 		}
 	case FormatNDJSON:
-		err = c.AddEvents(bounces.NewNDJSONReader(in, name).Next, name)
+		err = c.AddEvents(bounces.NewNDJSONReader(in, name).NextBorrowed, name)
 	case FormatPostfix:
 		err = c.AddEvents(bounces.NewPostfixReader(in, name, year, c.Location()).Next, name)
 	default:

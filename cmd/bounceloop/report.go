@@ -142,7 +142,8 @@ func reportCommand(fs *flag.FlagSet) func(context.Context, *env, []string) int {
 }
 
 // readReportSource opens src ("-" for stdin) and counts it, with a
-// progress bar on a terminal.
+// progress bar on a terminal. A regular file is read with
+// feedback.ReadSourceAt, in parallel when it is large NDJSON.
 func readReportSource(ctx context.Context, e *env, src string, f feedback.Format, c *report.Counts, year int) error {
 	var r io.Reader = e.stdin
 	var size int64
@@ -155,6 +156,15 @@ func readReportSource(ctx context.Context, e *env, src string, f feedback.Format
 		if st, err := file.Stat(); err == nil {
 			if st.IsDir() {
 				return fmt.Errorf("%s is a folder; give the files", src)
+			}
+			if st.Mode().IsRegular() {
+				p := newProgress(e.stderr, filepath.Base(src), st.Size())
+				defer p.finish()
+				var opts feedback.ReadOptions
+				if p != nil {
+					opts.ProgressFunc = func(n int64) { p.read.Add(n) }
+				}
+				return feedback.ReadSourceAt(ctx, src, file, st.Size(), f, c, year, opts)
 			}
 			size = st.Size()
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/bounceloop/bounceloop/bounces"
@@ -76,6 +77,8 @@ func (c *Counts) Location() *time.Location { return c.loc }
 // Add counts n answers with reply code code for domain, at time t: a
 // per-message event, counted on the day of t in the Counts' zone. domain
 // should be normalised (bounces.NormalizeDomain); "" is counted as is.
+// Counts keeps its own copy of domain, so domain may share memory with a
+// buffer that is reused after the call.
 func (c *Counts) Add(t time.Time, domain string, code int, n int64) {
 	row := c.row(t.Unix(), t)
 	d := c.domain(domain)
@@ -110,8 +113,8 @@ func (c *Counts) AddBucket(start time.Time, width time.Duration, domain string, 
 
 // Skip records a record that a source could not read. A *bounces.RecordError
 // gives the location and the reason; any other error is listed with the
-// source as its location. Only the first MaxSkippedListed are listed; all
-// are counted.
+// source as its location; a nil err is counted and not listed. Only the
+// first MaxSkippedListed are listed; all are counted.
 func (c *Counts) Skip(source string, err error) {
 	c.skippedTotal++
 	if len(c.skipped) >= MaxSkippedListed || err == nil {
@@ -186,6 +189,8 @@ func (r *dayRow) grow(n int) {
 	r.cells = cells
 }
 
+// domain returns the index of s. s may be borrowed (see
+// bounces.NDJSONReader.NextBorrowed): Counts keeps only its own copies.
 func (c *Counts) domain(s string) uint32 {
 	if c.haveLastDomain && s == c.lastDomain {
 		return c.lastDomainID
@@ -193,10 +198,11 @@ func (c *Counts) domain(s string) uint32 {
 	id, ok := c.domainIdx[s]
 	if !ok {
 		id = uint32(len(c.domains))
+		s = strings.Clone(s)
 		c.domains = append(c.domains, s)
 		c.domainIdx[s] = id
 	}
-	c.lastDomain, c.lastDomainID, c.haveLastDomain = s, id, true
+	c.lastDomain, c.lastDomainID, c.haveLastDomain = c.domains[id], id, true
 	return id
 }
 

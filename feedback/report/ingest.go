@@ -32,9 +32,10 @@ func (c *Counts) AddExport(x *bounces.ExportReader, source string) error {
 	}
 }
 
-// AddEvents counts the events returned by next (the Next method of a
-// bounces.NDJSONReader or PostfixReader) until io.EOF, each on the day of
-// its time. An event without a domain takes it from its recipient. Bad
+// AddEvents counts the events returned by next (the Next or NextBorrowed
+// method of a bounces.NDJSONReader, or a PostfixReader's Next) until
+// io.EOF, each on the day of its time; no string of an event is kept past
+// the next call of next. An event without a domain takes it from its recipient. Bad
 // records are recorded with Skip under source; it returns nil at the end
 // of the input, or the first error that is not a bad record.
 func (c *Counts) AddEvents(next func() (bounces.Event, error), source string) error {

@@ -194,3 +194,57 @@ func randomHex(n int) string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// DB returns a client of a database of the test Redis that this test
+// holds alone: for code with fixed key names (asynq's "asynq:" keys) that
+// a key prefix cannot separate. Databases 1..15 are leased across
+// processes through a key in database 0 ("redistest:lease:db:N", expiring
+// after 15 minutes); the database must be empty when taken, and it is
+// flushed — only it — and released when the test ends. Database 0 is
+// never handed out nor flushed.
+func DB(tb testing.TB) *redis.Client {
+	tb.Helper()
+	a := Addr(tb)
+	ctl := redis.NewClient(&redis.Options{Addr: a, DB: 0})
+	defer ctl.Close()
+	token := randomHex(8)
+	ctx := context.Background()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		for db := 1; db <= 15; db++ {
+			lease := fmt.Sprintf("redistest:lease:db:%d", db)
+			ok, err := ctl.SetNX(ctx, lease, token, 15*time.Minute).Result()
+			if err != nil {
+				tb.Fatalf("redistest: lease a database: %v", err)
+			}
+			if !ok {
+				continue
+			}
+			rdb := redis.NewClient(&redis.Options{Addr: a, DB: db})
+			if n, err := rdb.DBSize(ctx).Result(); err != nil || n != 0 {
+				// Someone's data without a lease: leave it alone, try the next.
+				_ = rdb.Close()
+				_ = ctl.Del(ctx, lease).Err()
+				continue
+			}
+			tb.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := rdb.FlushDB(ctx).Err(); err != nil {
+					tb.Errorf("redistest: flush database %d: %v", db, err)
+				}
+				_ = rdb.Close()
+				ctl := redis.NewClient(&redis.Options{Addr: a, DB: 0})
+				defer ctl.Close()
+				if v, _ := ctl.Get(ctx, lease).Result(); v == token {
+					_ = ctl.Del(ctx, lease).Err()
+				}
+			})
+			return rdb
+		}
+		if time.Now().After(deadline) {
+			tb.Fatal("redistest: no free database among 1..15 for 2 minutes")
+		}
+		<-time.After(100 * time.Millisecond)
+	}
+}

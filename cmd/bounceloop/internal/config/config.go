@@ -17,6 +17,9 @@ import (
 
 	"github.com/bounceloop/bounceloop/bounces"
 	"github.com/bounceloop/bounceloop/policy"
+	"github.com/bounceloop/bounceloop/queue"
+	"github.com/bounceloop/bounceloop/queue/compose"
+	"github.com/bounceloop/bounceloop/queue/sender"
 )
 
 // Config is the whole of config.toml.
@@ -27,6 +30,17 @@ type Config struct {
 	// Redis is where the queue, the shared policy state and the report's
 	// counters live.
 	Redis policy.RedisConfig `toml:"redis"`
+	// Policy routes recipient domains to provider groups and sets their
+	// pace.
+	Policy policy.Config `toml:"policy"`
+	// Queue tunes the workers and the tasks.
+	Queue queue.Config `toml:"queue"`
+	// SMTP is how messages leave: relay or MX, TLS, timeouts.
+	SMTP sender.Config `toml:"smtp"`
+	// Templates is the template folder.
+	Templates compose.Config `toml:"templates"`
+	// Web is the HTTP listener of serve.
+	Web queue.WebConfig `toml:"web"`
 }
 
 // Load reads and validates the file at path. An empty path gives the
@@ -73,5 +87,6 @@ func Parse(name string, data []byte) (Config, error) {
 
 // Validate checks every section; the error names the key.
 func (c Config) Validate() error {
-	return errors.Join(c.Bounces.Validate(), c.Redis.Validate())
+	return errors.Join(c.Bounces.Validate(), c.Redis.Validate(), c.Policy.Validate(), c.Queue.Validate(),
+		c.SMTP.Validate(), c.Templates.Validate(), c.Web.Validate())
 }

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/bounceloop/bounceloop/feedback"
+	"github.com/bounceloop/bounceloop/feedback/report"
+)
+
+// benchData returns the generator's NDJSON for n events of May 2018.
+func benchData(tb testing.TB, n int) []byte {
+	tb.Helper()
+	var buf bytes.Buffer
+	w := bufio.NewWriter(&buf)
+	if err := writeEvents(context.Background(), w, genParams{month: report.Month{Year: 2018, Month: time.May}, events: n, seed: 1}); err != nil {
+		tb.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// BenchmarkReadSourceNDJSON is the report's sequential ingest of the
+// benchmark's events (from memory): decode and count.
+func BenchmarkReadSourceNDJSON(b *testing.B) {
+	const n = 200_000
+	data := benchData(b, n)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c := report.NewCounts(time.UTC)
+		if err := feedback.ReadSource(context.Background(), "bench", bytes.NewReader(data), feedback.FormatNDJSON, c, 2018); err != nil {
+			b.Fatal(err)
+		}
+		if c.SkippedTotal() != 0 {
+			b.Fatalf("skipped %d", c.SkippedTotal())
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+func TestWriteEventsDeterministic(t *testing.T) {
+	a, b := benchData(t, 5000), benchData(t, 5000)
+	if !bytes.Equal(a, b) {
+		t.Fatal("writeEvents wrote different files for the same seed")
+	}
+	if got := bytes.Count(a, []byte("\n")); got != 5000 {
+		t.Fatalf("writeEvents wrote %d lines, want 5000", got)
+	}
+}

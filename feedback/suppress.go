@@ -1,0 +1,108 @@
+package feedback
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/bounceloop/bounceloop/bounces"
+)
+
+// Suppressed returns the key of the suppression list: a hash of address →
+// Suppression (JSON).
+func (k Keys) Suppressed() string { return k.prefix() + ":suppressed" }
+
+// Suppression is why an address is on the suppression list.
+type Suppression struct {
+	Class    bounces.Class `json:"class"`
+	Code     int           `json:"code"`
+	Answer   string        `json:"answer"`
+	Campaign string        `json:"campaign,omitempty"`
+	Time     time.Time     `json:"time"`
+}
+
+// Suppressions is the suppression list in Redis, shared by every process:
+// an address on it is refused at enqueue and skipped before sending
+// (counted as 605). Addresses are compared lower-cased. Safe for concurrent
+// use.
+type Suppressions struct {
+	rdb  redis.Cmdable
+	keys Keys
+}
+
+// NewSuppressions returns the list kept under keys in rdb.
+func NewSuppressions(rdb redis.Cmdable, keys Keys) *Suppressions {
+	return &Suppressions{rdb: rdb, keys: keys}
+}
+
+// normalizeAddress is how addresses are compared on the list.
+func normalizeAddress(addr string) string {
+	return strings.ToLower(strings.TrimSpace(addr))
+}
+
+// Add puts addr on the list with why; a later Add replaces the record.
+func (s *Suppressions) Add(ctx context.Context, addr string, why Suppression) error {
+	b, err := json.Marshal(why)
+	if err != nil {
+		return fmt.Errorf("feedback: suppress: %w", err)
+	}
+	if err := s.rdb.HSet(ctx, s.keys.Suppressed(), normalizeAddress(addr), b).Err(); err != nil {
+		return fmt.Errorf("feedback: suppress: %w", err)
+	}
+	return nil
+}
+
+// Remove takes addr off the list and reports whether it was on it.
+func (s *Suppressions) Remove(ctx context.Context, addr string) (bool, error) {
+	n, err := s.rdb.HDel(ctx, s.keys.Suppressed(), normalizeAddress(addr)).Result()
+	if err != nil {
+		return false, fmt.Errorf("feedback: unsuppress: %w", err)
+	}
+	return n > 0, nil
+}
+
+// Check reports for each address whether it is on the list, in one round
+// trip.
+func (s *Suppressions) Check(ctx context.Context, addrs []string) ([]bool, error) {
+	out := make([]bool, len(addrs))
+	if len(addrs) == 0 {
+		return out, nil
+	}
+	fields := make([]string, len(addrs))
+	for i, a := range addrs {
+		fields[i] = normalizeAddress(a)
+	}
+	vals, err := s.rdb.HMGet(ctx, s.keys.Suppressed(), fields...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("feedback: check suppressions: %w", err)
+	}
+	for i, v := range vals {
+		out[i] = v != nil
+	}
+	return out, nil
+}
+
+// Get returns the record of addr and whether it is on the list.
+func (s *Suppressions) Get(ctx context.Context, addr string) (Suppression, bool, error) {
+	v, err := s.rdb.HGet(ctx, s.keys.Suppressed(), normalizeAddress(addr)).Result()
+	if err == redis.Nil {
+		return Suppression{}, false, nil
+	}
+	if err != nil {
+		return Suppression{}, false, fmt.Errorf("feedback: get suppression: %w", err)
+	}
+	var why Suppression
+	if err := json.Unmarshal([]byte(v), &why); err != nil {
+		return Suppression{}, true, fmt.Errorf("feedback: suppression record of a listed address: %w", err)
+	}
+	return why, true, nil
+}
+
+// Len returns the number of suppressed addresses.
+func (s *Suppressions) Len(ctx context.Context) (int64, error) {
+	return s.rdb.HLen(ctx, s.keys.Suppressed()).Result()
+}

@@ -1,0 +1,50 @@
+package feedback
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/bounceloop/bounceloop/bounces"
+	"github.com/bounceloop/bounceloop/policy/redistest"
+)
+
+func TestSuppressedKey(t *testing.T) {
+	if got := (Keys{Prefix: "acme"}).Suppressed(); got != "acme:suppressed" {
+		t.Errorf("Suppressed() = %q, want acme:suppressed", got)
+	}
+}
+
+func TestSuppressions(t *testing.T) {
+	rdb, prefix := redistest.Client(t)
+	ctx := context.Background()
+	s := NewSuppressions(rdb, Keys{Prefix: prefix})
+	at := time.Date(2018, 5, 8, 10, 0, 0, 0, time.UTC)
+	why := Suppression{Class: bounces.ClassInvalidRecipient, Code: 550, Answer: "550 5.1.1 user unknown", Campaign: "may", Time: at}
+	if err := s.Add(ctx, "Jan@Azet.SK", why); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Check(ctx, []string{"jan@azet.sk", "eva@gmail.com", " JAN@azet.sk "})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []bool{true, false, true}; len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+		t.Errorf("Check = %v, want %v", got, want)
+	}
+	rec, ok, err := s.Get(ctx, "jan@azet.sk")
+	if err != nil || !ok || rec != why {
+		t.Errorf("Get = %+v, %v, %v; want %+v", rec, ok, err, why)
+	}
+	if n, _ := s.Len(ctx); n != 1 {
+		t.Errorf("Len = %d, want 1", n)
+	}
+	if removed, err := s.Remove(ctx, "jan@azet.sk"); err != nil || !removed {
+		t.Errorf("Remove = %v, %v; want true", removed, err)
+	}
+	if _, ok, _ := s.Get(ctx, "jan@azet.sk"); ok {
+		t.Error("Get after Remove: still suppressed")
+	}
+	if got, err := s.Check(ctx, nil); err != nil || len(got) != 0 {
+		t.Errorf("Check(nil) = %v, %v", got, err)
+	}
+}

@@ -1,0 +1,188 @@
+package queue
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/rs/zerolog"
+
+	"github.com/bounceloop/bounceloop/bounces"
+	"github.com/bounceloop/bounceloop/feedback"
+	"github.com/bounceloop/bounceloop/policy"
+	"github.com/bounceloop/bounceloop/queue/compose"
+	"github.com/bounceloop/bounceloop/queue/sender"
+)
+
+// Sender delivers one message over SMTP; *sender.Pool is the real one.
+type Sender interface {
+	Send(ctx context.Context, key, domain string, lim sender.Limits, env sender.Envelope) sender.Result
+}
+
+var _ Sender = (*sender.Pool)(nil)
+
+// Handler sends TypeSend tasks: it waits for the domain's slot, renders
+// the message, speaks SMTP, diagnoses the answer, records it and tells
+// asynq what happened (completed with the answer as result, retried with
+// the answer as error, or archived).
+type Handler struct {
+	Config       Config // defaults applied
+	Policy       policy.Config
+	Limiter      *policy.Limiter
+	Templates    *compose.Store
+	Sender       Sender
+	Classifier   *bounces.Classifier
+	Recorder     *feedback.Recorder     // nil: no counters
+	Suppressions *feedback.Suppressions // nil: no check before sending
+	Metrics      *Metrics               // nil: none
+	Log          zerolog.Logger
+	HashKey      []byte // key of the hash that stands for addresses in logs
+	Now          func() time.Time
+	// OnEvent, when set, is called with every answer and its diagnosis
+	// (the feedback loop and tests listen here).
+	OnEvent func(ctx context.Context, e bounces.Event, d bounces.Diagnosis)
+}
+
+// SendError is the error of a send that did not deliver: the answer and
+// its diagnosis. Its text is the answer, so asynq shows it as the task's
+// last error.
+type SendError struct {
+	Reply     bounces.Reply
+	Diagnosis bounces.Diagnosis
+}
+
+func (e *SendError) Error() string {
+	text := e.Reply.Text
+	if text == "" {
+		text = fmt.Sprintf("%d %s", e.Reply.Code, e.Reply.Enhanced)
+	}
+	return fmt.Sprintf("%s (%s, rule %s)", text, e.Diagnosis.Class, e.Diagnosis.Rule)
+}
+
+// Temporary reports whether a later attempt may succeed.
+func (e *SendError) Temporary() bool { return !permanent(e.Reply) }
+
+// permanent reports whether an answer is a permanent failure (5xx, or a
+// 5.x.x status without a basic code).
+func permanent(r bounces.Reply) bool {
+	if r.Code != 0 {
+		return r.Code >= 500
+	}
+	return strings.HasPrefix(r.Enhanced, "5.")
+}
+
+// AddrHash returns the keyed hash that stands for an address in logs.
+func AddrHash(key []byte, addr string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(strings.ToLower(addr)))
+	return hex.EncodeToString(m.Sum(nil)[:8])
+}
+
+// ProcessTask implements asynq.Handler.
+func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	p, err := decodeSendPayload(t.Payload())
+	if err != nil {
+		return err
+	}
+	now := h.now()
+	log := h.Log.With().Str("task_id", p.ID).Str("domain", p.Domain).Str("rcpt_hash", AddrHash(h.HashKey, p.To)).Logger()
+	ctx = log.WithContext(ctx)
+
+	if h.Suppressions != nil {
+		sup, err := h.Suppressions.Check(ctx, []string{p.To})
+		if err != nil {
+			return fmt.Errorf("queue: %w", err) // Redis is away: retry
+		}
+		if sup[0] {
+			h.record(ctx, p, now, bounces.Reply{Code: 605, Text: "605 recipient is suppressed"})
+			log.Info().Msg("suppressed before sending")
+			return fmt.Errorf("suppressed: the recipient is on the suppression list: %w", asynq.SkipRetry)
+		}
+	}
+
+	route := h.Policy.Route(p.Domain)
+	if err := h.Limiter.Wait(ctx, route.Key, route.Settings.Rate, route.Settings.Burst, h.Config.ThrottleWait.D()); err != nil {
+		var te *policy.ThrottledError
+		if errors.As(err, &te) {
+			h.Metrics.throttled(route.Key)
+			log.Debug().Dur("retry_in", te.RetryIn).Msg("throttled")
+		}
+		return err
+	}
+
+	data, err := h.Templates.Render(compose.Input{
+		From: p.From, To: p.To, MessageID: p.ID, Campaign: p.Campaign, Template: p.Template,
+		Data: p.Data, Headers: p.Headers, Small: p.Small, Date: now,
+	})
+	if err != nil {
+		log.Error().Err(err).Str("template", p.Template).Msg("cannot render")
+		return fmt.Errorf("render: %v: %w", err, asynq.SkipRetry)
+	}
+
+	res := h.Sender.Send(ctx, route.Key, p.Domain, sender.Limits{
+		MaxConnections: route.Settings.MaxConnections, MaxMessagesPerConnection: route.Settings.MaxMessagesPerConnection,
+	}, sender.Envelope{From: p.From, To: p.To, Data: data})
+	d := h.record(ctx, p, h.now(), res.Reply)
+
+	log = log.With().Str("class", d.Class.String()).Int("code", res.Reply.Code).Str("rule", d.Rule).Logger()
+	if res.Sent {
+		log.Debug().Msg("delivered")
+		if w := t.ResultWriter(); w != nil {
+			_, _ = w.Write([]byte(res.Reply.Text))
+		}
+		return nil
+	}
+	se := &SendError{Reply: res.Reply, Diagnosis: d}
+	if !se.Temporary() {
+		log.Info().Str("stage", res.Stage).Msg("permanent failure")
+		return fmt.Errorf("%w: %w", se, asynq.SkipRetry)
+	}
+	log.Info().Str("stage", res.Stage).Msg("temporary failure")
+	return se
+}
+
+// record diagnoses an answer, counts it and hands it to OnEvent.
+func (h *Handler) record(ctx context.Context, p SendPayload, at time.Time, r bounces.Reply) bounces.Diagnosis {
+	e := bounces.Event{Time: at, Campaign: p.Campaign, MessageID: p.ID, Recipient: p.To, Domain: p.Domain,
+		Code: r.Code, Enhanced: r.Enhanced, Text: r.Text, Source: bounces.SourceSMTP}
+	d := h.Classifier.Classify(r, p.Domain)
+	code := r.Code
+	if code == 0 {
+		code = codeOfStatus(r.Enhanced)
+	}
+	if h.Recorder != nil {
+		h.Recorder.Record(at, p.Domain, code)
+	}
+	h.Metrics.answer(p.Domain, d.Class)
+	if h.OnEvent != nil {
+		h.OnEvent(ctx, e, d)
+	}
+	return d
+}
+
+// codeOfStatus stands in a basic code for an answer that had none (a
+// connection failure): 451 for 4.x.x, 554 for 5.x.x, 250 for 2.x.x, else
+// 451, so that counters and reports have a code to count.
+func codeOfStatus(enhanced string) int {
+	switch {
+	case strings.HasPrefix(enhanced, "2."):
+		return 250
+	case strings.HasPrefix(enhanced, "5."):
+		return 554
+	default:
+		return 451
+	}
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}

@@ -358,11 +358,26 @@ var jsonStringStop = func() (t [256]bool) {
 // fastJSONString reads the string starting with the quote at s[i]; it
 // fails on escapes, control characters and invalid UTF-8.
 func fastJSONString(s string, i int) (string, int, bool) {
-	// The common case: find the closing quote with IndexByte and check that
-	// the bytes before it are plain ASCII, eight at a time.
-	if q := strings.IndexByte(s[i+1:], '"'); q >= 0 && plainASCII(s[i+1:i+1+q]) {
-		return s[i+1 : i+1+q], i + 2 + q, true
+	// The common cases: a short string (keys, codes) ends within 16 plain
+	// bytes; a longer one is cut at its quote with IndexByte and checked
+	// eight bytes at a time. Anything else goes through the byte loop.
+	j := i + 1
+	for end := min(len(s), j+16); j < end; j++ {
+		if c := s[j]; jsonStringStop[c] {
+			if c == '"' {
+				return s[i+1 : j], j + 1, true
+			}
+			return fastJSONStringLoop(s, i)
+		}
 	}
+	if q := strings.IndexByte(s[j:], '"'); q >= 0 && plainASCII(s[j:j+q]) {
+		return s[i+1 : j+q], j + q + 1, true
+	}
+	return fastJSONStringLoop(s, i)
+}
+
+// fastJSONStringLoop is fastJSONString byte by byte.
+func fastJSONStringLoop(s string, i int) (string, int, bool) {
 	ascii := true
 	for j := i + 1; j < len(s); j++ {
 		c := s[j]

@@ -125,8 +125,11 @@ func (p *ndjsonPart) read(ctx context.Context, name string, r io.Reader, loc *ti
 	next := func() (bounces.Event, error) {
 		for {
 			e, err := nr.NextBorrowed()
-			var re *bounces.RecordError
-			if err == nil || !errors.As(err, &re) {
+			if err == nil {
+				return e, nil
+			}
+			var re *bounces.RecordError // escapes: declared only on errors
+			if !errors.As(err, &re) {
 				return e, err
 			}
 			p.skipped++

@@ -30,7 +30,7 @@ type Config struct {
 	// flight before their tasks go back to the queue; default 30s.
 	ShutdownTimeout policy.Duration `toml:"shutdown_timeout"`
 	// From is the sender address of messages that name none; default
-	// "bounceloop@localhost".
+	// "noreply@bounceloop.invalid" (RFC 2606: set a real sender in production).
 	From string `toml:"from"`
 }
 
@@ -62,7 +62,7 @@ const (
 	DefaultTaskTimeout     = 5 * time.Minute
 	DefaultThrottleWait    = time.Second
 	DefaultShutdownTimeout = 30 * time.Second
-	DefaultFrom            = "bounceloop@localhost"
+	DefaultFrom            = "noreply@bounceloop.invalid"
 	DefaultListen          = "127.0.0.1:8080"
 )
 

@@ -29,6 +29,8 @@ type ServerOptions struct {
 	Log     zerolog.Logger
 	Metrics *Metrics
 	Rates   RateFunc
+	// RetryDelay replaces the package's RetryDelay; nil keeps it.
+	RetryDelay asynq.RetryDelayFunc
 }
 
 // Server is "bounceloop serve": the asynq server running the send
@@ -48,14 +50,21 @@ type Server struct {
 // NewServer returns a server; Start runs it.
 func NewServer(o ServerOptions) *Server {
 	log := o.Log.With().Str("component", "asynq").Logger()
+	retry := o.RetryDelay
+	if retry == nil {
+		retry = RetryDelay
+	}
 	srv := asynq.NewServerFromRedisClient(o.Redis, asynq.Config{
 		Concurrency:     o.Config.Concurrency,
 		Queues:          o.Queues,
-		RetryDelayFunc:  RetryDelay,
+		RetryDelayFunc:  retry,
 		IsFailure:       IsFailure,
 		ShutdownTimeout: o.Config.ShutdownTimeout.D(),
-		Logger:          asynqLogger{log},
-		LogLevel:        asynqLevel(o.Log.GetLevel()),
+		// Throttled tasks come back through the retry set: forward them
+		// soon after their delay, not at asynq's default of 5 s.
+		DelayedTaskCheckInterval: delayedTaskCheckInterval,
+		Logger:                   asynqLogger{log},
+		LogLevel:                 asynqLevel(o.Log.GetLevel()),
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			// The handler logs each outcome; here only what it did not see.
 			var se *SendError
@@ -67,6 +76,10 @@ func NewServer(o ServerOptions) *Server {
 	})
 	return &Server{o: o, srv: srv, insp: asynq.NewInspectorFromRedisClient(o.Redis)}
 }
+
+// delayedTaskCheckInterval is how often asynq moves due retries and
+// scheduled tasks back to their queue.
+const delayedTaskCheckInterval = 200 * time.Millisecond
 
 // RetryDelay is the server's asynq.RetryDelayFunc: a throttled task comes
 // back when the limiter says a slot is free (plus a little jitter); any

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -53,4 +55,33 @@ func TestWriteEventsDeterministic(t *testing.T) {
 	if got := bytes.Count(a, []byte("\n")); got != 5000 {
 		t.Fatalf("writeEvents wrote %d lines, want 5000", got)
 	}
+}
+
+// BenchmarkReadSourceAtFile is the report's ingest of the benchmark's
+// events from a file, in parallel over GOMAXPROCS ranges.
+func BenchmarkReadSourceAtFile(b *testing.B) {
+	const n = 400_000
+	path := filepath.Join(b.TempDir(), "events.ndjson")
+	if err := os.WriteFile(path, benchData(b, n), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(st.Size())
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c := report.NewCounts(time.UTC)
+		if err := feedback.ReadSourceAt(context.Background(), path, f, st.Size(), feedback.FormatAuto, c, 2018, feedback.ReadOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
 }

@@ -1,0 +1,153 @@
+package queue
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/bounceloop/bounceloop/bounces"
+	"github.com/bounceloop/bounceloop/feedback"
+	"github.com/bounceloop/bounceloop/policy"
+	"github.com/bounceloop/bounceloop/queue/compose"
+	"github.com/bounceloop/bounceloop/queue/sender"
+)
+
+// StackConfig is what a Stack is built from: the decoded config sections
+// and the parts built from them.
+type StackConfig struct {
+	Redis      redis.UniversalClient
+	ConnOpt    asynq.RedisConnOpt // the same Redis for the web UI; nil: no UI
+	KeyPrefix  string             // prefix of bounceloop's own keys
+	Queue      Config
+	Web        WebConfig
+	Policy     policy.Config // the [policy] section; the built-in provider table is applied under it
+	SMTP       sender.Config
+	Templates  *compose.Store
+	Classifier *bounces.Classifier
+	Log        zerolog.Logger
+	// RetryDelay replaces RetryDelay (the demo compresses time); nil keeps it.
+	RetryDelay asynq.RetryDelayFunc
+	// Resolver replaces the DNS MX lookup (tests); nil: net.DefaultResolver.
+	Resolver sender.Resolver
+}
+
+// LogHashKeyEnv names the environment variable with the key of the hash
+// that stands for addresses in logs. Without it each process draws a
+// random key, so hashes match only within one process's logs.
+const LogHashKeyEnv = "BOUNCELOOP_LOG_HASH_KEY"
+
+// Stack is a whole serve process: the enqueue client, the send handler,
+// the asynq server with its web side, the SMTP pool, the counters.
+type Stack struct {
+	Client       *Client
+	Handler      *Handler
+	Server       *Server
+	Pool         *sender.Pool
+	Recorder     *feedback.Recorder
+	Suppressions *feedback.Suppressions
+	Metrics      *Metrics
+	Policy       policy.Config // effective (built-ins applied)
+
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	shutdown sync.Once
+}
+
+// NewStack builds a stack; Start runs it.
+func NewStack(sc StackConfig) (*Stack, error) {
+	q := sc.Queue.WithDefaults()
+	web := sc.Web.WithDefaults()
+	pol := sc.Policy.WithDefaults()
+	if err := pol.Validate(); err != nil {
+		return nil, err
+	}
+	pool, err := sender.NewPool(sc.SMTP, sc.Resolver)
+	if err != nil {
+		return nil, err
+	}
+	keys := feedback.Keys{Prefix: sc.KeyPrefix}
+	rec := feedback.NewRecorder(sc.Redis, keys)
+	sup := feedback.NewSuppressions(sc.Redis, keys)
+	metrics := NewMetrics()
+	hashKey := []byte(os.Getenv(LogHashKeyEnv))
+	if len(hashKey) == 0 {
+		hashKey = make([]byte, 32)
+		_, _ = rand.Read(hashKey)
+	}
+	h := &Handler{
+		Config: q, Policy: pol, Limiter: policy.NewLimiter(sc.Redis, sc.KeyPrefix), Templates: sc.Templates,
+		Sender: pool, Classifier: sc.Classifier, Recorder: rec, Suppressions: sup, Metrics: metrics,
+		Log: sc.Log.With().Str("component", "worker").Logger(), HashKey: hashKey,
+	}
+	client := NewClient(sc.Redis, ClientOptions{Config: q, Policy: pol, Templates: sc.Templates, Suppressions: sup, Recorder: rec})
+	rates := func() map[string]float64 {
+		out := map[string]float64{}
+		for name, p := range pol.Providers {
+			out["provider:"+name] = pol.Route(firstDomain(p.Domains, name)).Settings.Rate.PerSecond()
+		}
+		for d := range pol.Domains {
+			out["domain:"+d] = pol.Route(d).Settings.Rate.PerSecond()
+		}
+		return out
+	}
+	srv := NewServer(ServerOptions{
+		Redis: sc.Redis, ConnOpt: sc.ConnOpt, Handler: h, Config: q, Web: web, Queues: pol.Queues(),
+		Log: sc.Log, Metrics: metrics, Rates: rates, RetryDelay: sc.RetryDelay,
+	})
+	return &Stack{Client: client, Handler: h, Server: srv, Pool: pool, Recorder: rec, Suppressions: sup, Metrics: metrics, Policy: pol}, nil
+}
+
+func firstDomain(ds []string, fallback string) string {
+	if len(ds) > 0 {
+		return ds[0]
+	}
+	return fallback
+}
+
+// Start starts the workers, the web side and the counter flushing.
+func (s *Stack) Start() error {
+	if err := s.Server.Start(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.Recorder.Run(ctx, time.Second); err != nil && !errors.Is(err, context.Canceled) {
+			s.Handler.Log.Warn().Err(err).Msg("last flush of the counters failed")
+		}
+	}()
+	return nil
+}
+
+// Shutdown stops the workers (tasks in flight finish or go back to their
+// queue), flushes the counters and closes the SMTP pool. Calls after the
+// first do nothing.
+func (s *Stack) Shutdown() {
+	s.shutdown.Do(s.stop)
+}
+
+func (s *Stack) stop() {
+	s.Server.Shutdown()
+	if s.cancel != nil {
+		s.cancel()
+		s.wg.Wait()
+	}
+	if err := s.Pool.Close(); err != nil {
+		s.Handler.Log.Warn().Err(err).Msg("close the SMTP pool")
+	}
+}
+
+// String describes the stack for the start-up log.
+func (s *Stack) String() string {
+	return fmt.Sprintf("%d queues, web %s", len(s.Policy.Queues()), s.Server.Addr())
+}

@@ -94,6 +94,9 @@ func NewClient(rdb redis.UniversalClient, opts ClientOptions) *Client {
 	return &Client{rdb: rdb, opts: opts}
 }
 
+// From is the sender of messages that name none.
+func (c *Client) From() string { return c.opts.Config.From }
+
 // Enqueue enqueues one message. The error is for Redis failures only; a
 // refused message is a Result with StatusInvalid.
 func (c *Client) Enqueue(ctx context.Context, m Message) (Result, error) {

@@ -38,6 +38,9 @@ Commands:
   classify   diagnose SMTP answers given as arguments or one per line on stdin
   dsn        parse bounce messages (files, .eml folders, Maildirs, mboxes, -)
   report     the monthly root-cause analysis (export CSV, NDJSON, Postfix logs, Redis)
+  demo       send a campaign to a simulated world of SMTP servers, no setup
+  serve      run the sending queue: workers, web UI, metrics
+  enqueue    enqueue a campaign: one message per recipient of a CSV
   help       show this text, or "help COMMAND" for a command's flags
 
 Flags every command takes:
@@ -70,6 +73,9 @@ func commands() []command {
 		{name: "classify", short: "diagnose SMTP answers", flags: classifyCommand},
 		{name: "dsn", short: "parse bounce messages", flags: dsnCommand},
 		{name: "report", short: "the monthly root-cause analysis", flags: reportCommand},
+		{name: "serve", short: "run the sending queue", flags: serveCommand},
+		{name: "enqueue", short: "enqueue a campaign from a CSV", flags: enqueueCommand},
+		{name: "demo", short: "a campaign to a simulated world, no setup", flags: demoCommand},
 	}
 }
 

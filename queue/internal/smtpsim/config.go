@@ -254,7 +254,7 @@ func DefaultConfig(seed int64) Config {
 				UnknownReply: "550 5.1.1 The email account that you tried to reach does not exist. Please try double-checking the recipient's email address for typos or unnecessary spaces. For more information, go to https://support.google.com/mail/?p=NoSuchUser" + gsmtp,
 				FullReply:    "552 5.2.2 The recipient's inbox is out of storage space and inactive. Please direct the recipient to https://support.google.com/mail/?p=OverQuotaPerm" + gsmtp,
 				SizeShare:    0.00022,
-				SizeLimit:    10000,
+				SizeLimit:    4096, // the full "newsletter" (about 6 KB) is refused, its small variant (about 1 KB) passes
 				SizeReply:    "552 5.3.4 Your message exceeded Google's message size limits. Please visit https://support.google.com/mail/?p=MaxSizeError to review our size guidelines." + gsmtp,
 			},
 			"azet.sk": {

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+)
+
+const serveHelp = `Usage: bounceloop serve [--config FILE]
+
+Runs the sending queue: asynq workers that send the enqueued messages over
+SMTP at each domain's pace (shared with every other serve process through
+Redis), and one HTTP listener ([web] listen, default 127.0.0.1:8080) with
+  /monitoring  the asynq web UI (read-only unless [web] read_only = false)
+  /metrics     Prometheus metrics: queues, attempts and answers by class per
+               domain, current rates
+  /healthz     "ok", or 503 "degraded" while Redis does not answer
+Basic auth protects all but /healthz when [web] username is set (password
+from BOUNCELOOP_WEB_PASSWORD or the config).
+
+Without [redis] addrs an embedded in-process Redis is used (state lost on
+exit). SIGTERM or SIGINT stops gracefully: SMTP transactions in flight finish
+within [queue] shutdown_timeout or their tasks go back to the queue.
+
+Flags:
+`
+
+func serveCommand(fs *flag.FlagSet) func(context.Context, *env, []string) int {
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), serveHelp)
+		fs.PrintDefaults()
+	}
+	return func(ctx context.Context, e *env, args []string) int {
+		if len(args) > 0 {
+			fmt.Fprintf(e.stderr, "bounceloop serve: unexpected arguments %q\n", args)
+			return exitUsage
+		}
+		rdb, rc, closeRedis, err := redisFor(e, e.cfg, true)
+		if err != nil {
+			e.log.Error().Err(err).Msg("cannot start Redis")
+			return exitSkipped
+		}
+		defer closeRedis()
+		st, err := newStack(e, e.cfg, rdb, rc)
+		if err != nil {
+			e.log.Error().Err(err).Msg("cannot build the queue")
+			return exitUsage
+		}
+		if err := st.Start(); err != nil {
+			e.log.Error().Err(err).Msg("cannot start")
+			return exitSkipped
+		}
+		e.log.Info().Str("web", st.Server.Addr()).Int("queues", len(st.Policy.Queues())).Msg("serving")
+		<-ctx.Done()
+		e.log.Info().Msg("shutting down: waiting for SMTP transactions in flight")
+		st.Shutdown()
+		e.log.Info().Msg("stopped")
+		return exitOK
+	}
+}

@@ -1,0 +1,274 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"sort"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/bounceloop/bounceloop/bounces"
+	"github.com/bounceloop/bounceloop/policy"
+	"github.com/bounceloop/bounceloop/queue/compose"
+	"github.com/bounceloop/bounceloop/queue/internal/smtpsim"
+	"github.com/bounceloop/bounceloop/queue/sender"
+)
+
+// demoShares are the recipient domains of the demo campaign with their
+// share of the original analysis' delivered (200) answers in May 2018;
+// "(other)" is spread over example.org, example.net and example.com.
+var demoShares = []struct {
+	domain string
+	n      float64
+}{
+	{"gmail.com", 1619446}, {"(other)", 303968}, {"azet.sk", 162889}, {"yahoo.com", 57808}, {"hotmail.com", 57267},
+	{"seznam.cz", 33210}, {"stonline.sk", 12894}, {"centrum.sk", 9169}, {"zoznam.sk", 7111}, {"icloud.com", 6844},
+}
+
+// DemoOptions configure RunDemo.
+type DemoOptions struct {
+	Messages int   // recipients of the campaign; default 20,000
+	Seed     int64 // the world's and the campaign's seed
+	// Speedup compresses time: every configured rate is multiplied by it
+	// and retry delays are divided by it (default 40), so that a day's
+	// campaign runs in a minute.
+	Speedup   float64
+	Policy    policy.Config // the [policy] section (shipped config.toml)
+	Queue     Config
+	Web       WebConfig // listen "off" unless the UI should run
+	Templates *compose.Store
+	// Classifier diagnoses the answers.
+	Classifier *bounces.Classifier
+	Log        zerolog.Logger
+	// Progress, when set, is called about every 200 ms with the number of
+	// messages in a final state.
+	Progress func(final, total int)
+}
+
+// DemoSummary is the demo's result; its JSON is the "demo --json" output.
+type DemoSummary struct {
+	Messages  int                    `json:"messages"`
+	Delivered int                    `json:"delivered"`
+	ByClass   map[string]int         `json:"by_class"`
+	Domains   map[string]*DemoDomain `json:"domains"`
+	DurationS float64                `json:"duration_s"`
+}
+
+// DemoDomain is one domain's part of a DemoSummary.
+type DemoDomain struct {
+	Attempts  int            `json:"attempts"`
+	Delivered int            `json:"delivered"`
+	ByClass   map[string]int `json:"by_class"`
+	RatePerS  float64        `json:"rate_per_s"` // attempts per second of the run
+}
+
+// Demo is a running demo: the simulated world and the stack sending to it.
+type Demo struct {
+	World *smtpsim.World
+	Stack *Stack
+	rdb   redis.UniversalClient
+}
+
+// StartDemo starts the simulated world (scripted from the original
+// analysis) and a stack sending to it over real SMTP through rdb.
+func StartDemo(rdb redis.UniversalClient, connOpt asynq.RedisConnOpt, o DemoOptions) (*Demo, error) {
+	if o.Speedup <= 0 {
+		o.Speedup = 40
+	}
+	pol := speedUp(o.Policy.WithDefaults(), o.Speedup)
+	wc := smtpsim.DefaultConfig(o.Seed)
+	// Capacities grow with the speed-up, so that only Gmail defers.
+	wc.Scale = o.Speedup
+	// Gmail defers above a hidden capacity: 80% of our (sped-up) rate, so
+	// that the demo shows the 4.2.1 deferrals of the analysis.
+	if g, ok := wc.Domains["gmail.com"]; ok {
+		g.RatePerSec = 0.8 * pol.Route("gmail.com").Settings.Rate.PerSecond() / wc.Scale
+		g.Burst = int(math.Ceil(g.RatePerSec / 10))
+		wc.Domains["gmail.com"] = g
+	}
+	world, err := smtpsim.Start(wc)
+	if err != nil {
+		return nil, err
+	}
+	q := o.Queue
+	speed := o.Speedup
+	st, err := NewStack(StackConfig{
+		Redis: rdb, ConnOpt: connOpt, KeyPrefix: "bounceloop-demo", Queue: q, Web: o.Web, Policy: pol,
+		SMTP:      sender.Config{Mode: sender.ModeMX, Routes: world.Routes(), InsecureSkipVerify: true, HeloName: "demo.bounceloop.invalid"},
+		Templates: o.Templates, Classifier: o.Classifier, Log: o.Log, Resolver: refuseDNS{},
+		RetryDelay: func(n int, err error, t *asynq.Task) time.Duration {
+			if !IsFailure(err) {
+				return RetryDelay(n, err, t)
+			}
+			return time.Duration(float64(asynq.DefaultRetryDelayFunc(n, err, t)) / speed)
+		},
+	})
+	if err != nil {
+		world.Close()
+		return nil, err
+	}
+	return &Demo{World: world, Stack: st, rdb: rdb}, nil
+}
+
+// speedUp multiplies every rate of c by k.
+func speedUp(c policy.Config, k float64) policy.Config {
+	mul := func(s policy.Settings) policy.Settings {
+		if !s.Rate.IsZero() {
+			s.Rate.N *= k
+			s.Burst = 0 // recomputed from the new rate
+		}
+		return s
+	}
+	out := policy.Config{Default: mul(c.Default), Providers: map[string]policy.Provider{}, Domains: map[string]policy.Settings{}}
+	if out.Default.Rate.IsZero() {
+		out.Default.Rate = policy.Rate{N: policy.DefaultRate.N * k, Per: policy.DefaultRate.Per}
+	}
+	for name, p := range c.Providers {
+		p.Settings = mul(p.Settings)
+		out.Providers[name] = p
+	}
+	for d, s := range c.Domains {
+		out.Domains[d] = mul(s)
+	}
+	return out
+}
+
+// refuseDNS answers no MX lookup: the demo's routes catch every domain.
+type refuseDNS struct{}
+
+func (refuseDNS) LookupMX(_ context.Context, name string) ([]*net.MX, error) {
+	return nil, &net.DNSError{Err: "the demo does not use DNS", Name: name, IsNotFound: true}
+}
+
+// Campaign returns the demo campaign: n messages over the analysis'
+// domains in its proportions.
+func (d *Demo) Campaign(n int) []Message {
+	var total float64
+	for _, s := range demoShares {
+		total += s.n
+	}
+	others := []string{"example.org", "example.net", "example.com"}
+	msgs := make([]Message, 0, n)
+	acc := 0.0
+	for i, s := range demoShares {
+		acc += s.n
+		upto := int(math.Round(acc / total * float64(n)))
+		if i == len(demoShares)-1 {
+			upto = n
+		}
+		for len(msgs) < upto {
+			dom := s.domain
+			if dom == "(other)" {
+				dom = others[len(msgs)%len(others)]
+			}
+			k := len(msgs)
+			msgs = append(msgs, Message{
+				Campaign: "demo-2018-05", To: fmt.Sprintf("reader%06d@%s", k, dom), Template: "newsletter",
+				Data: map[string]any{"first_name": fmt.Sprintf("Reader %d", k), "offer": "20% off in May"},
+			})
+		}
+	}
+	return msgs
+}
+
+// Run enqueues the campaign, starts the workers and waits until every
+// message is in a final state (or ctx ends), then returns the summary. The
+// stack keeps running; call Close.
+func (d *Demo) Run(ctx context.Context, o DemoOptions) (DemoSummary, error) {
+	n := o.Messages
+	if n <= 0 {
+		n = 20000
+	}
+	start := time.Now()
+	msgs := d.Campaign(n)
+	for i := 0; i < len(msgs); i += 1000 {
+		res, err := d.Stack.Client.EnqueueBatch(ctx, msgs[i:min(i+1000, len(msgs))])
+		if err != nil {
+			return DemoSummary{}, err
+		}
+		for _, r := range res {
+			if r.Status == StatusInvalid {
+				return DemoSummary{}, fmt.Errorf("queue: demo message refused: %s", r.Reason)
+			}
+		}
+	}
+	if err := d.Stack.Start(); err != nil {
+		return DemoSummary{}, err
+	}
+	insp := asynq.NewInspectorFromRedisClient(d.rdb)
+	defer insp.Close()
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		busy, final := 0, 0
+		qs, err := insp.Queues()
+		if err != nil {
+			return DemoSummary{}, fmt.Errorf("queue: demo: %w", err)
+		}
+		for _, q := range qs {
+			if info, err := insp.GetQueueInfo(q); err == nil {
+				busy += info.Pending + info.Active + info.Scheduled + info.Retry
+				final += info.Completed + info.Archived
+			}
+		}
+		if o.Progress != nil {
+			o.Progress(final, n)
+		}
+		if busy == 0 && final >= n {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return d.summary(n, time.Since(start)), ctx.Err()
+		case <-t.C:
+		}
+	}
+	return d.summary(n, time.Since(start)), nil
+}
+
+func (d *Demo) summary(n int, took time.Duration) DemoSummary {
+	attempts, byClass := d.Stack.Metrics.Snapshot()
+	s := DemoSummary{Messages: n, ByClass: map[string]int{}, Domains: map[string]*DemoDomain{}, DurationS: math.Round(took.Seconds()*10) / 10}
+	for dom, a := range attempts {
+		dd := &DemoDomain{Attempts: int(a), ByClass: map[string]int{}}
+		for c, k := range byClass[dom] {
+			dd.ByClass[c.String()] = int(k)
+			s.ByClass[c.String()] += int(k)
+		}
+		dd.Delivered = dd.ByClass[bounces.ClassDelivered.String()]
+		s.Delivered += dd.Delivered
+		if took > 0 {
+			dd.RatePerS = math.Round(float64(a)/took.Seconds()*10) / 10
+		}
+		s.Domains[dom] = dd
+	}
+	return s
+}
+
+// DomainsByAttempts returns the summary's domains by attempts, most first.
+func (s DemoSummary) DomainsByAttempts() []string {
+	out := make([]string, 0, len(s.Domains))
+	for d := range s.Domains {
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := s.Domains[out[i]], s.Domains[out[j]]
+		if a.Attempts != b.Attempts {
+			return a.Attempts > b.Attempts
+		}
+		return out[i] < out[j]
+	})
+	return out
+}
+
+// Close stops the stack and the world.
+func (d *Demo) Close() error {
+	d.Stack.Shutdown()
+	return errors.Join(d.World.Close())
+}

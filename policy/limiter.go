@@ -77,6 +77,13 @@ func NewLimiter(rdb redis.UniversalClient, prefix string) *Limiter {
 	}
 }
 
+// NewLocalLimiter returns a Limiter that keeps the pace in this process
+// only, without Redis: for the embedded single-process mode, where no other
+// process shares the rates.
+func NewLocalLimiter() *Limiter {
+	return &Limiter{local: make(map[string]*localLimiter)}
+}
+
 // rateKey is the Redis key of a rate-limit key: "<prefix>:rate:<key>".
 func rateKey(prefix, key string) string { return prefix + ":rate:" + key }
 
@@ -181,6 +188,9 @@ func (l *Limiter) Wait(ctx context.Context, key string, r Rate, burst int, maxWa
 	actAt := start.Add(delay)
 
 	// 2. The shared GCRA in Redis: the authority across processes.
+	if l.gcra == nil {
+		return nil // a local limiter (NewLocalLimiter)
+	}
 	limit := gcraLimit(r, burst)
 	rk := rateKey(l.prefix, key)
 	for {

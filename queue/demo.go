@@ -36,7 +36,7 @@ type DemoOptions struct {
 	Messages int   // recipients of the campaign; default 20,000
 	Seed     int64 // the world's and the campaign's seed
 	// Speedup compresses time: every configured rate is multiplied by it
-	// and retry delays are divided by it (default 40), so that a day's
+	// and retry delays are divided by it (default 60), so that a day's
 	// campaign runs in a minute.
 	Speedup   float64
 	Policy    policy.Config // the [policy] section (shipped config.toml)
@@ -45,7 +45,9 @@ type DemoOptions struct {
 	Templates *compose.Store
 	// Classifier diagnoses the answers.
 	Classifier *bounces.Classifier
-	Log        zerolog.Logger
+	// SingleProcess: the Redis is the embedded one (see StackConfig).
+	SingleProcess bool
+	Log           zerolog.Logger
 	// Progress, when set, is called about every 200 ms with the number of
 	// messages in a final state.
 	Progress func(final, total int)
@@ -79,17 +81,17 @@ type Demo struct {
 // analysis) and a stack sending to it over real SMTP through rdb.
 func StartDemo(rdb redis.UniversalClient, connOpt asynq.RedisConnOpt, o DemoOptions) (*Demo, error) {
 	if o.Speedup <= 0 {
-		o.Speedup = 40
+		o.Speedup = 60
 	}
 	pol := speedUp(o.Policy.WithDefaults(), o.Speedup)
 	wc := smtpsim.DefaultConfig(o.Seed)
 	// Capacities grow with the speed-up, so that only Gmail defers.
 	wc.Scale = o.Speedup
-	// Gmail defers above a hidden capacity: 80% of our (sped-up) rate, so
+	// Gmail defers above a hidden capacity: 70% of our (sped-up) rate, so
 	// that the demo shows the 4.2.1 deferrals of the analysis.
 	if g, ok := wc.Domains["gmail.com"]; ok {
-		g.RatePerSec = 0.8 * pol.Route("gmail.com").Settings.Rate.PerSecond() / wc.Scale
-		g.Burst = int(math.Ceil(g.RatePerSec / 10))
+		g.RatePerSec = 0.7 * pol.Route("gmail.com").Settings.Rate.PerSecond() / wc.Scale
+		g.Burst = 0 // the world's default: a second's worth
 		wc.Domains["gmail.com"] = g
 	}
 	world, err := smtpsim.Start(wc)
@@ -97,11 +99,14 @@ func StartDemo(rdb redis.UniversalClient, connOpt asynq.RedisConnOpt, o DemoOpti
 		return nil, err
 	}
 	q := o.Queue
+	if q.Concurrency == 0 {
+		q.Concurrency = 2 * DefaultConcurrency // more messages in flight while time is compressed
+	}
 	speed := o.Speedup
 	st, err := NewStack(StackConfig{
 		Redis: rdb, ConnOpt: connOpt, KeyPrefix: "bounceloop-demo", Queue: q, Web: o.Web, Policy: pol,
 		SMTP:      sender.Config{Mode: sender.ModeMX, Routes: world.Routes(), InsecureSkipVerify: true, HeloName: "demo.bounceloop.invalid"},
-		Templates: o.Templates, Classifier: o.Classifier, Log: o.Log, Resolver: refuseDNS{},
+		Templates: o.Templates, Classifier: o.Classifier, Log: o.Log, Resolver: refuseDNS{}, SingleProcess: o.SingleProcess,
 		RetryDelay: func(n int, err error, t *asynq.Task) time.Duration {
 			if !IsFailure(err) {
 				return RetryDelay(n, err, t)
@@ -116,18 +121,25 @@ func StartDemo(rdb redis.UniversalClient, connOpt asynq.RedisConnOpt, o DemoOpti
 	return &Demo{World: world, Stack: st, rdb: rdb}, nil
 }
 
-// speedUp multiplies every rate of c by k.
+// speedUp multiplies every rate of c by k and allows four times the
+// connections, so that compressed time does not wait on SMTP round trips.
 func speedUp(c policy.Config, k float64) policy.Config {
 	mul := func(s policy.Settings) policy.Settings {
 		if !s.Rate.IsZero() {
 			s.Rate.N *= k
 			s.Burst = 0 // recomputed from the new rate
 		}
+		if s.MaxConnections > 0 {
+			s.MaxConnections *= 4
+		}
 		return s
 	}
 	out := policy.Config{Default: mul(c.Default), Providers: map[string]policy.Provider{}, Domains: map[string]policy.Settings{}}
 	if out.Default.Rate.IsZero() {
 		out.Default.Rate = policy.Rate{N: policy.DefaultRate.N * k, Per: policy.DefaultRate.Per}
+	}
+	if out.Default.MaxConnections == 0 {
+		out.Default.MaxConnections = 4 * policy.DefaultMaxConnections
 	}
 	for name, p := range c.Providers {
 		p.Settings = mul(p.Settings)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
 )
 
 // Embedded is an in-process Redis (miniredis) for the zero-setup default
@@ -48,6 +49,11 @@ func (e *Embedded) clock(ctx context.Context) {
 
 // Addr is the embedded Redis' address.
 func (e *Embedded) Addr() string { return e.m.Addr() }
+
+// newEmbeddedClient returns a client of e.
+func newEmbeddedClient(e *Embedded) *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: e.Addr()})
+}
 
 // Close stops it; its data is gone.
 func (e *Embedded) Close() {

@@ -37,6 +37,10 @@ type StackConfig struct {
 	RetryDelay asynq.RetryDelayFunc
 	// Resolver replaces the DNS MX lookup (tests); nil: net.DefaultResolver.
 	Resolver sender.Resolver
+	// SingleProcess says no other process shares this Redis (the embedded
+	// one): rates are then kept in process, without a Redis call per
+	// message.
+	SingleProcess bool
 }
 
 // LogHashKeyEnv names the environment variable with the key of the hash
@@ -82,8 +86,12 @@ func NewStack(sc StackConfig) (*Stack, error) {
 		hashKey = make([]byte, 32)
 		_, _ = rand.Read(hashKey)
 	}
+	limiter := policy.NewLimiter(sc.Redis, sc.KeyPrefix)
+	if sc.SingleProcess {
+		limiter = policy.NewLocalLimiter()
+	}
 	h := &Handler{
-		Config: q, Policy: pol, Limiter: policy.NewLimiter(sc.Redis, sc.KeyPrefix), Templates: sc.Templates,
+		Config: q, Policy: pol, Limiter: limiter, Templates: sc.Templates,
 		Sender: pool, Classifier: sc.Classifier, Recorder: rec, Suppressions: sup, Metrics: metrics,
 		Log: sc.Log.With().Str("component", "worker").Logger(), HashKey: hashKey,
 	}

@@ -18,7 +18,8 @@ import (
 
 const demoHelp = `Usage: bounceloop demo [--messages N] [--json] [--serve]
 
-One command, no setup: an embedded Redis, a simulated receiving world of real
+One command, no setup: an embedded Redis (or the config's [redis], whose
+asynq queues it then fills: use a database of its own), a simulated receiving world of real
 SMTP servers on loopback scripted from the original analysis (Gmail defers
 above a hidden rate, centrum.sk blocks as spam, yahoo.com answers "552 ...
 mailbox not found", each domain refuses unknown users in its own words),
@@ -42,7 +43,7 @@ func demoCommand(fs *flag.FlagSet) func(context.Context, *env, []string) int {
 	messages := fs.Int("messages", 20000, "recipients of the demo campaign")
 	asJSON := fs.Bool("json", false, "print the summary as one JSON object")
 	serve := fs.Bool("serve", false, "keep the web UI up after the run, until SIGINT")
-	speedup := fs.Float64("speedup", 40, "time compression: rates are multiplied, retry delays divided by it")
+	speedup := fs.Float64("speedup", 60, "time compression: rates are multiplied, retry delays divided by it")
 	seed := fs.Int64("seed", 1, "seed of the simulated world and the campaign")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), demoHelp)
@@ -61,8 +62,7 @@ func demoCommand(fs *flag.FlagSet) func(context.Context, *env, []string) int {
 			return exitUsage
 		}
 		cfg := e.cfg
-		cfg.Redis.Addrs = nil // the demo always runs on its own embedded Redis
-		rdb, rc, closeRedis, err := redisFor(e, cfg, true)
+		rdb, rc, closeRedis, embedded, err := redisFor(e, cfg, true)
 		if err != nil {
 			e.log.Error().Err(err).Msg("cannot start the embedded Redis")
 			return exitSkipped
@@ -84,7 +84,7 @@ func demoCommand(fs *flag.FlagSet) func(context.Context, *env, []string) int {
 		}
 		opts := queue.DemoOptions{
 			Messages: *messages, Seed: *seed, Speedup: *speedup, Policy: cfg.Policy, Queue: cfg.Queue, Web: web,
-			Templates: tpl, Classifier: cl, Log: e.log,
+			Templates: tpl, Classifier: cl, Log: e.log, SingleProcess: embedded,
 		}
 		if f, ok := e.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 			opts.Progress = func(final, total int) {

@@ -98,7 +98,7 @@ func enqueueCommand(fs *flag.FlagSet) func(context.Context, *env, []string) int 
 			}
 			in = f
 		}
-		rdb, rc, closeRedis, err := redisFor(e, cfg, false)
+		rdb, rc, closeRedis, _, err := redisFor(e, cfg, false)
 		if err != nil {
 			e.log.Error().Err(err).Msg("cannot connect to Redis")
 			return exitSkipped

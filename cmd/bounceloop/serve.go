@@ -35,13 +35,13 @@ func serveCommand(fs *flag.FlagSet) func(context.Context, *env, []string) int {
 			fmt.Fprintf(e.stderr, "bounceloop serve: unexpected arguments %q\n", args)
 			return exitUsage
 		}
-		rdb, rc, closeRedis, err := redisFor(e, e.cfg, true)
+		rdb, rc, closeRedis, embedded, err := redisFor(e, e.cfg, true)
 		if err != nil {
 			e.log.Error().Err(err).Msg("cannot start Redis")
 			return exitSkipped
 		}
 		defer closeRedis()
-		st, err := newStack(e, e.cfg, rdb, rc)
+		st, err := newStack(e, e.cfg, rdb, rc, embedded)
 		if err != nil {
 			e.log.Error().Err(err).Msg("cannot build the queue")
 			return exitUsage

@@ -11,26 +11,29 @@ import (
 )
 
 // redisFor connects to the config's Redis; with no address and embedded
-// allowed, it starts the in-process one (close it with the returned func).
-func redisFor(e *env, cfg config.Config, embedded bool) (redis.UniversalClient, policy.RedisConfig, func(), error) {
-	rc := cfg.Redis
+// allowed, it starts the in-process one (close it with the returned func),
+// which it says in RedisConfig's place: rc.Addrs is then the embedded one
+// and isEmbedded true.
+func redisFor(e *env, cfg config.Config, embedded bool) (rdb redis.UniversalClient, rc policy.RedisConfig, closeFn func(), isEmbedded bool, err error) {
+	rc = cfg.Redis
 	stop := func() {}
 	if len(rc.Addrs) == 0 && embedded {
 		emb, err := queue.StartEmbedded()
 		if err != nil {
-			return nil, rc, nil, err
+			return nil, rc, nil, false, err
 		}
 		e.log.Warn().Str("addr", emb.Addr()).Msg("no [redis] addrs in the config: using an embedded in-process Redis; its state is lost on exit")
 		rc.Addrs = []string{emb.Addr()}
 		rc.Cluster, rc.MasterName, rc.DB = false, "", 0
 		stop = emb.Close
+		isEmbedded = true
 	}
-	rdb := rc.NewClient()
-	return rdb, rc, func() { _ = rdb.Close(); stop() }, nil
+	rdb = rc.NewClient()
+	return rdb, rc, func() { _ = rdb.Close(); stop() }, isEmbedded, nil
 }
 
 // newStack builds the serve stack from the config.
-func newStack(e *env, cfg config.Config, rdb redis.UniversalClient, rc policy.RedisConfig) (*queue.Stack, error) {
+func newStack(e *env, cfg config.Config, rdb redis.UniversalClient, rc policy.RedisConfig, single bool) (*queue.Stack, error) {
 	cl, err := newClassifier(cfg)
 	if err != nil {
 		return nil, err
@@ -42,7 +45,7 @@ func newStack(e *env, cfg config.Config, rdb redis.UniversalClient, rc policy.Re
 	st, err := queue.NewStack(queue.StackConfig{
 		Redis: rdb, ConnOpt: queue.RedisConnOpt(rc), KeyPrefix: rc.KeyPrefix(),
 		Queue: cfg.Queue, Web: cfg.Web, Policy: cfg.Policy, SMTP: cfg.SMTP,
-		Templates: tpl, Classifier: cl, Log: e.log,
+		Templates: tpl, Classifier: cl, Log: e.log, SingleProcess: single,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build the queue: %w", err)

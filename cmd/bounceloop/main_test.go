@@ -14,8 +14,13 @@ import (
 // the exit status.
 func runCmd(t *testing.T, stdin string, args ...string) (string, string, int) {
 	t.Helper()
+	return runCmdCtx(context.Background(), stdin, args...)
+}
+
+// runCmdCtx is runCmd with a context (cancel it to "send SIGTERM").
+func runCmdCtx(ctx context.Context, stdin string, args ...string) (string, string, int) {
 	var out, errb bytes.Buffer
-	code := run(context.Background(), args, strings.NewReader(stdin), &out, &errb)
+	code := run(ctx, args, strings.NewReader(stdin), &out, &errb)
 	return out.String(), errb.String(), code
 }
 

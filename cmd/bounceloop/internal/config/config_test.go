@@ -1,8 +1,11 @@
 package config
 
 import (
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/bounceloop/bounceloop/policy"
 )
 
 func TestParse(t *testing.T) {
@@ -44,5 +47,20 @@ func TestLoadEmptyPathIsDefault(t *testing.T) {
 	c, err := Load("")
 	if err != nil || len(c.Bounces.RuleList) != 0 {
 		t.Errorf("Load(\"\") = %+v, %v, want the zero Config", c, err)
+	}
+}
+
+// TestShippedConfig loads the repository's config.toml: it must stay valid
+// and its policy must be the built-in one it documents.
+func TestShippedConfig(t *testing.T) {
+	c, err := Load("../../../../config.toml")
+	if err != nil {
+		t.Fatalf("config.toml: %v", err)
+	}
+	if got, want := c.Policy.WithDefaults(), policy.DefaultConfig(); !reflect.DeepEqual(got, want) {
+		t.Errorf("config.toml's [policy] differs from policy.DefaultConfig():\n got %+v\nwant %+v", got, want)
+	}
+	if !reflect.DeepEqual(c.Policy.Providers, policy.DefaultConfig().Providers) {
+		t.Errorf("config.toml lists providers other than the built-in ones")
 	}
 }

@@ -100,7 +100,7 @@ func StartDemo(rdb redis.UniversalClient, connOpt asynq.RedisConnOpt, o DemoOpti
 	}
 	q := o.Queue
 	if q.Concurrency == 0 {
-		q.Concurrency = 2 * DefaultConcurrency // more messages in flight while time is compressed
+		q.Concurrency = 5 * DefaultConcurrency // more messages in flight while time is compressed
 	}
 	speed := o.Speedup
 	st, err := NewStack(StackConfig{

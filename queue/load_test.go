@@ -361,6 +361,11 @@ func buildBinary(t *testing.T) string {
 func serveConfig(t *testing.T, rdb *redis.Client, smtpAddr string, concurrency int, extra string) string {
 	t.Helper()
 	o := rdb.Options()
+	// BOUNCELOOP_LOAD_THROTTLE_WAIT (e.g. "100ms") sets [queue] throttle_wait.
+	throttleWait := ""
+	if v := os.Getenv("BOUNCELOOP_LOAD_THROTTLE_WAIT"); v != "" {
+		throttleWait = fmt.Sprintf("throttle_wait = %q", v)
+	}
 	cfg := fmt.Sprintf(`[redis]
 addrs = [%q]
 db = %d
@@ -371,6 +376,7 @@ listen = "off"
 
 [queue]
 concurrency = %d
+%s
 
 [smtp]
 mode = "mx"
@@ -380,7 +386,7 @@ helo = "bounceloop.test"
 "*" = %q
 
 %s
-`, o.Addr, o.DB, concurrency, smtpAddr, extra)
+`, o.Addr, o.DB, concurrency, throttleWait, smtpAddr, extra)
 	path := filepath.Join(t.TempDir(), "config.toml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -567,7 +573,8 @@ func TestLoadRatePrecision(t *testing.T) {
 	}
 }
 
-// TestLoadIsolation measures two domains configured at 60/s each, sent by
+// TestLoadIsolation measures two domains configured at 60/s each
+// (BOUNCELOOP_LOAD_OTHERS_RATE), sent by
 // one serve process (20 workers) to receivers that take 25 ms per answer,
 // first alone and then with a third domain throttled to 5/s with a
 // backlog of 1000 messages. Target: the two domains lose at most 5% of
@@ -579,9 +586,10 @@ func TestLoadIsolation(t *testing.T) {
 	warm := time.Duration(envInt(t, "BOUNCELOOP_LOAD_WARMUP_S", 5)) * time.Second
 	window := time.Duration(envInt(t, "BOUNCELOOP_LOAD_WINDOW_S", 20)) * time.Second
 	delay := time.Duration(envInt(t, "BOUNCELOOP_LOAD_DELAY_MS", 25)) * time.Millisecond
+	othersRate := envInt(t, "BOUNCELOOP_LOAD_OTHERS_RATE", 60) // per domain, msgs/s
 	bin := buildBinary(t)
 
-	run := func(withSlow bool) (othersRate, slowRate float64) {
+	run := func(withSlow bool) (rate, slowRate float64) {
 		world, err := smtpsim.Start(smtpsim.Config{Seed: 1, CatchAll: "sim",
 			Providers: []smtpsim.Provider{{Name: "sim", Domains: append([]string{slow}, others...)}},
 			Default:   smtpsim.Domain{Delay: delay}})
@@ -593,12 +601,12 @@ func TestLoadIsolation(t *testing.T) {
 		extra := fmt.Sprintf("[policy.domains.%q]\nrate = \"5/s\"\n", slow)
 		pol := policy.Config{Domains: map[string]policy.Settings{slow: {Rate: mustRate(t, "5/s")}}}
 		for _, d := range others {
-			extra += fmt.Sprintf("[policy.domains.%q]\nrate = \"60/s\"\nmax_connections = 10\n", d)
-			pol.Domains[d] = policy.Settings{Rate: mustRate(t, "60/s"), MaxConnections: 10}
+			extra += fmt.Sprintf("[policy.domains.%q]\nrate = \"%d/s\"\nmax_connections = 10\n", d, othersRate)
+			pol.Domains[d] = policy.Settings{Rate: mustRate(t, fmt.Sprintf("%d/s", othersRate)), MaxConnections: 10}
 		}
 		need := map[string]int{}
 		for _, d := range others {
-			need[d] = int(60 * (warm + window + 10*time.Second).Seconds() * 1.5)
+			need[d] = int(float64(othersRate) * (warm + window + 10*time.Second).Seconds() * 1.5)
 		}
 		if withSlow {
 			need[slow] = 1000
@@ -623,14 +631,14 @@ func TestLoadIsolation(t *testing.T) {
 			slowSamples = append(slowSamples, sample{time.Now(), countSlow()})
 			return countOthers()
 		}, to.Add(time.Second))
-		othersRate, _, _ = windowRate(ss, from, to)
+		rate, _, _ = windowRate(ss, from, to)
 		slowRate, _, _ = windowRate(slowSamples, from, to)
-		return othersRate, slowRate
+		return rate, slowRate
 	}
 	alone, _ := run(false)
 	with, slowRate := run(true)
 	loss := 1 - with/alone
-	t.Logf("one serve process × 20 workers, receivers answering in %v; 2 domains at 60/s each", delay)
+	t.Logf("one serve process × 20 workers, receivers answering in %v; 2 domains at %d/s each", delay, othersRate)
 	t.Logf("the 2 domains alone:                      %.1f msgs/s", alone)
 	t.Logf("with %s throttled at 5/s: %.1f msgs/s (throttled domain: %.1f msgs/s)", slow, with, slowRate)
 	t.Logf("loss: %.1f%% (target <= 5%%)", 100*loss)

@@ -29,7 +29,6 @@ type RecipientReader struct {
 	id       int
 	from     int
 	fields   []string
-	line     int
 }
 
 // NewRecipientReader reads the header of r (named name in errors). Each
@@ -45,7 +44,7 @@ func NewRecipientReader(r io.Reader, name, campaign, template string) (*Recipien
 		}
 		return nil, fmt.Errorf("queue: %s:1: %w", name, err)
 	}
-	rr := &RecipientReader{r: cr, name: name, campaign: campaign, template: template, email: -1, id: -1, from: -1, line: 1}
+	rr := &RecipientReader{r: cr, name: name, campaign: campaign, template: template, email: -1, id: -1, from: -1}
 	rr.fields = make([]string, len(head))
 	for i, h := range head {
 		h = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))
@@ -75,18 +74,14 @@ func (rr *RecipientReader) Next() (Message, int, error) {
 	if err == io.EOF {
 		return Message{}, 0, io.EOF
 	}
-	line, _ := rr.r.FieldPos(0)
-	if line == 0 {
-		line = rr.line + 1
-	}
-	rr.line = line
 	if err != nil {
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
-			return Message{}, line, &bounces.RecordError{File: rr.name, Line: pe.Line, Offset: -1, Reason: pe.Err.Error()}
+			return Message{}, pe.StartLine, &bounces.RecordError{File: rr.name, Line: pe.StartLine, Offset: -1, Reason: pe.Err.Error()}
 		}
-		return Message{}, line, fmt.Errorf("queue: %s: %w", rr.name, err)
+		return Message{}, 0, fmt.Errorf("queue: %s: %w", rr.name, err)
 	}
+	line, _ := rr.r.FieldPos(0)
 	if len(rec) != len(rr.fields) {
 		return Message{}, line, &bounces.RecordError{File: rr.name, Line: line, Offset: -1,
 			Reason: fmt.Sprintf("%d fields, the header has %d", len(rec), len(rr.fields))}

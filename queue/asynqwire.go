@@ -41,13 +41,15 @@ return 1
 
 // taskMessage is the part of asynq's TaskMessage an enqueue sets.
 type taskMessage struct {
-	Type      string
-	Payload   []byte
-	ID        string
-	Queue     string
-	Retry     int
-	Timeout   time.Duration // 0: none (then Deadline must be set or asynq's default applies)
-	Retention time.Duration
+	Type         string
+	Payload      []byte
+	ID           string
+	Queue        string
+	Retry        int
+	ErrorMsg     string        // the last error (archived tasks show it in the web UI)
+	LastFailedAt time.Time     // when ErrorMsg happened
+	Timeout      time.Duration // 0: none (then Deadline must be set or asynq's default applies)
+	Retention    time.Duration
 }
 
 // encode returns the protobuf encoding asynq decodes (field numbers of
@@ -74,8 +76,12 @@ func (m taskMessage) encode() []byte {
 	str(3, m.ID)
 	str(4, m.Queue)
 	varint(5, int64(m.Retry))
+	str(7, m.ErrorMsg)
 	varint(8, int64(m.Timeout/time.Second))
 	// field 9, deadline: asynq's "no deadline" is UNIX time 0, the zero value.
+	if !m.LastFailedAt.IsZero() {
+		varint(11, m.LastFailedAt.Unix())
+	}
 	varint(12, int64(m.Retention/time.Second))
 	return b
 }
@@ -112,4 +118,33 @@ func pipelineEnqueue(ctx context.Context, rdb redis.UniversalClient, msgs []task
 		out[i] = n == 1
 	}
 	return out, nil
+}
+
+// asynqArchivedKey is asynq's sorted set of a queue's archived tasks.
+func asynqArchivedKey(queue string) string { return "asynq:{" + queue + "}:archived" }
+
+// asynqAddArchived writes a task straight into a queue's archive (as
+// asynq's archive does, without its trimming): it returns 0 when the id
+// exists.
+var asynqAddArchived = redis.NewScript(`
+if redis.call("EXISTS", KEYS[1]) == 1 then
+	return 0
+end
+redis.call("HSET", KEYS[1], "msg", ARGV[1], "state", "archived")
+redis.call("ZADD", KEYS[2], ARGV[2], ARGV[3])
+return 1
+`)
+
+// addArchived writes m as an archived task of its queue, where the web UI
+// lists it with its ErrorMsg and offers to run or delete it. It reports
+// whether the task was new.
+func addArchived(ctx context.Context, rdb redis.UniversalClient, m taskMessage, now time.Time) (bool, error) {
+	if err := rdb.SAdd(ctx, asynqAllQueues, m.Queue).Err(); err != nil {
+		return false, fmt.Errorf("queue: archive: %w", err)
+	}
+	n, err := asynqAddArchived.Run(ctx, rdb, []string{asynqTaskKey(m.Queue, m.ID), asynqArchivedKey(m.Queue)}, m.encode(), now.Unix(), m.ID).Int()
+	if err != nil {
+		return false, fmt.Errorf("queue: archive: %w", err)
+	}
+	return n == 1, nil
 }

@@ -98,3 +98,36 @@ func TestTaskMessageEncodeOmitsZero(t *testing.T) {
 		t.Errorf("encode() = %x, want %x", b, want)
 	}
 }
+
+// TestAddArchivedIsAsynq writes an archived task the way review flags do
+// and checks that asynq lists it with its error and can run it.
+func TestAddArchivedIsAsynq(t *testing.T) {
+	rdb := redistest.DB(t)
+	ctx := context.Background()
+	now := time.Now()
+	m := taskMessage{Type: TypeSend, Payload: []byte(`{"id":"r@x.test"}`), ID: "review.r@x.test", Queue: "review",
+		ErrorMsg: "554 5.7.1 Message rejected as spam (spam_blocked, rule x)", LastFailedAt: now, Timeout: time.Minute}
+	created, err := addArchived(ctx, rdb, m, now)
+	if err != nil || !created {
+		t.Fatalf("addArchived = %v, %v", created, err)
+	}
+	if again, err := addArchived(ctx, rdb, m, now); err != nil || again {
+		t.Errorf("addArchived of an existing id = %v, %v; want false", again, err)
+	}
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	defer insp.Close()
+	tasks, err := insp.ListArchivedTasks("review")
+	if err != nil || len(tasks) != 1 {
+		t.Fatalf("ListArchivedTasks = %v, %v", tasks, err)
+	}
+	if tasks[0].ID != m.ID || tasks[0].LastErr != m.ErrorMsg || tasks[0].LastFailedAt.Unix() != now.Unix() {
+		t.Errorf("archived task = %+v, want id %s with error %q", tasks[0], m.ID, m.ErrorMsg)
+	}
+	if err := insp.RunTask("review", m.ID); err != nil {
+		t.Errorf("RunTask: %v", err)
+	}
+	info, err := insp.GetTaskInfo("review", m.ID)
+	if err != nil || info.State != asynq.TaskStatePending {
+		t.Errorf("after RunTask: %+v, %v; want pending", info, err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/bits"
 	"strconv"
 	"strings"
 	"time"
@@ -179,6 +180,48 @@ func (r *NDJSONReader) NextBorrowed() (Event, error) {
 	return r.next(true)
 }
 
+// EventKey is what a report counts of an event: its time in UNIX seconds
+// (Event.Time.Unix()), its normalised domain (Event.Domain) and its reply
+// code (Event.Code).
+type EventKey struct {
+	Unix   int64
+	Domain string
+	Code   int
+}
+
+// NextKey is NextBorrowed for consumers that need only the EventKey of each
+// event: it reads the same lines, skips the same ones with the same
+// errors, and returns the key of the event NextBorrowed would return,
+// without building the rest of it. Domain shares memory with the reader's
+// buffer and is valid only until the next call.
+func (r *NDJSONReader) NextKey() (EventKey, error) {
+	for {
+		line, tooLong, err := r.lines.read()
+		if err != nil {
+			return EventKey{}, err
+		}
+		if tooLong {
+			return EventKey{}, r.lines.tooLongError()
+		}
+		if isBlank(line) {
+			continue
+		}
+		s := unsafe.String(unsafe.SliceData(line), len(line))
+		var f eventFields
+		if f.scanFast(s) {
+			if k, ok := f.key(); ok {
+				return k, nil
+			}
+		}
+		// Anything unusual, valid or not, is decoded in full.
+		ev, reason := decodeEventString(s, line)
+		if reason != "" {
+			return EventKey{}, r.lines.recordError("%s", reason)
+		}
+		return EventKey{Unix: ev.Time.Unix(), Domain: ev.Domain, Code: ev.Code}, nil
+	}
+}
+
 // Lines returns the number of lines read so far, blank and bad ones
 // included: after io.EOF, the number of lines of the input.
 func (r *NDJSONReader) Lines() int { return r.lines.line }
@@ -267,25 +310,39 @@ type eventFields struct {
 
 // field returns the slot of a known key, or nil.
 func (f *eventFields) field(key string) *jsonValue {
-	switch key {
-	case "time":
-		return &f.time
-	case "campaign":
-		return &f.campaign
-	case "message_id":
-		return &f.messageID
-	case "recipient":
-		return &f.recipient
-	case "domain":
-		return &f.domain
-	case "code":
-		return &f.code
-	case "enhanced":
-		return &f.enhanced
-	case "text":
-		return &f.text
-	case "source":
-		return &f.source
+	// By length first: each case then compares a few bytes.
+	switch len(key) {
+	case 4:
+		switch key {
+		case "time":
+			return &f.time
+		case "code":
+			return &f.code
+		case "text":
+			return &f.text
+		}
+	case 6:
+		switch key {
+		case "domain":
+			return &f.domain
+		case "source":
+			return &f.source
+		}
+	case 8:
+		switch key {
+		case "campaign":
+			return &f.campaign
+		case "enhanced":
+			return &f.enhanced
+		}
+	case 9:
+		if key == "recipient" {
+			return &f.recipient
+		}
+	case 10:
+		if key == "message_id" {
+			return &f.messageID
+		}
 	}
 	return nil
 }
@@ -295,7 +352,158 @@ func (f *eventFields) field(key string) *jsonValue {
 // true, false or null. It returns false for anything else, valid or not,
 // leaving the line to scanSlow. When it returns true, s is valid JSON and
 // the fields hold what encoding/json would find.
+//
+// A line of printable ASCII without backslashes (the usual line) is read by
+// scanPlain, which finds all its quotes in one pass; others by
+// scanFastGeneric, string by string.
 func (f *eventFields) scanFast(s string) bool {
+	if len(s) <= maxPlainLine {
+		var q quoteBitmap
+		if q.set(s) {
+			return f.scanPlain(s, &q)
+		}
+	}
+	return f.scanFastGeneric(s)
+}
+
+// maxPlainLine is the longest line scanPlain reads.
+const maxPlainLine = 1024
+
+// quoteBitmap holds a bit for each byte of a line of up to maxPlainLine
+// bytes: bit i%64 of word i/64 is set when byte i is a quote.
+type quoteBitmap [maxPlainLine / 64]uint64
+
+// set fills q from s (len(s) <= maxPlainLine) and reports whether s holds
+// only bytes from 0x20 to 0x7f other than the backslash, so that every
+// quote of s is the start or the end of a plain string.
+func (q *quoteBitmap) set(s string) bool {
+	var bad uint64
+	i := 0
+	// 64 bytes, one word of q, at a time; the accumulators stay in
+	// registers.
+	for ; i+64 <= len(s); i += 64 {
+		w := s[i : i+64]
+		x0, x1, x2, x3 := load64(w, 0), load64(w, 8), load64(w, 16), load64(w, 24)
+		x4, x5, x6, x7 := load64(w, 32), load64(w, 40), load64(w, 48), load64(w, 56)
+		bad |= badBytes(x0) | badBytes(x1) | badBytes(x2) | badBytes(x3) |
+			badBytes(x4) | badBytes(x5) | badBytes(x6) | badBytes(x7)
+		q[i>>6] = quoteBits(x0) | quoteBits(x1)<<8 | quoteBits(x2)<<16 | quoteBits(x3)<<24 |
+			quoteBits(x4)<<32 | quoteBits(x5)<<40 | quoteBits(x6)<<48 | quoteBits(x7)<<56
+	}
+	var acc uint64
+	for ; i+8 <= len(s); i += 8 {
+		x := load64(s, i)
+		bad |= badBytes(x)
+		acc |= quoteBits(x) << (i & 63)
+	}
+	for ; i < len(s); i++ {
+		c := s[i]
+		if jsonStringStop[c] && c != '"' {
+			return false
+		}
+		if c == '"' {
+			acc |= 1 << (i & 63)
+		}
+	}
+	if len(s)&63 != 0 {
+		q[len(s)>>6] = acc
+	}
+	return bad&swarHi == 0
+}
+
+// quoteBits returns a byte with bit k set when byte k of x is a quote.
+func quoteBits(x uint64) uint64 {
+	const seven = swarLo * 0x7f
+	y := x ^ (swarLo * '"')
+	// The high bit of each byte of y that is zero, exactly (no carry
+	// crosses bytes), gathered into one byte by the multiplication.
+	m := ^((y&seven + seven) | y) & swarHi
+	return m >> 7 * 0x0102040810204080 >> 56
+}
+
+// badBytes returns a word with a high bit set when x holds a byte below
+// 0x20, from 0x80 or a backslash (and with none set otherwise).
+func badBytes(x uint64) uint64 {
+	b := x ^ (swarLo * '\\')
+	return x | (x - swarLo*0x20) | (b-swarLo)&^b
+}
+
+// next returns the index of the first quote at or after i, or -1; n is the
+// length of the line.
+func (q *quoteBitmap) next(i, n int) int {
+	w := i >> 6
+	if w >= len(q) {
+		return -1
+	}
+	if m := q[w] >> (i & 63); m != 0 {
+		return i + bits.TrailingZeros64(m)
+	}
+	for w++; w < len(q) && w<<6 < n; w++ {
+		if q[w] != 0 {
+			return w<<6 + bits.TrailingZeros64(q[w])
+		}
+	}
+	return -1
+}
+
+// scanPlain is scanFast for a line whose quotes q holds (see
+// quoteBitmap.set): its strings need no checking, only their end.
+func (f *eventFields) scanPlain(s string, q *quoteBitmap) bool {
+	i := skipJSONSpace(s, 0)
+	if i >= len(s) || s[i] != '{' {
+		return false
+	}
+	i = skipJSONSpace(s, i+1)
+	if i < len(s) && s[i] == '}' {
+		return skipJSONSpace(s, i+1) == len(s)
+	}
+	for {
+		if i >= len(s) || s[i] != '"' {
+			return false
+		}
+		j := q.next(i+1, len(s))
+		if j < 0 {
+			return false
+		}
+		key := s[i+1 : j]
+		i = skipJSONSpace(s, j+1)
+		if i >= len(s) || s[i] != ':' {
+			return false
+		}
+		i = skipJSONSpace(s, i+1)
+		var v jsonValue
+		if i < len(s) && s[i] == '"' {
+			if j = q.next(i+1, len(s)); j < 0 {
+				return false
+			}
+			v = jsonValue{jsonString, s[i+1 : j]}
+			j++
+		} else {
+			var ok bool
+			if v, j, ok = fastJSONValue(s, i); !ok {
+				return false
+			}
+		}
+		if p := f.field(key); p != nil {
+			*p = v
+		}
+		i = skipJSONSpace(s, j)
+		if i >= len(s) {
+			return false
+		}
+		switch s[i] {
+		case ',':
+			i = skipJSONSpace(s, i+1)
+		case '}':
+			return skipJSONSpace(s, i+1) == len(s)
+		default:
+			return false
+		}
+	}
+}
+
+// scanFastGeneric is scanFast for any line.
+func (f *eventFields) scanFastGeneric(s string) bool {
 	i := skipJSONSpace(s, 0)
 	if i >= len(s) || s[i] != '{' {
 		return false
@@ -340,7 +548,8 @@ func (f *eventFields) scanFast(s string) bool {
 }
 
 func skipJSONSpace(s string, i int) int {
-	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n') {
+	// One comparison in the usual case: no white space at all.
+	for i < len(s) && s[i] <= ' ' && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n') {
 		i++
 	}
 	return i
@@ -358,11 +567,20 @@ var jsonStringStop = func() (t [256]bool) {
 // fastJSONString reads the string starting with the quote at s[i]; it
 // fails on escapes, control characters and invalid UTF-8.
 func fastJSONString(s string, i int) (string, int, bool) {
-	// The common cases: a short string (keys, codes) ends within 16 plain
-	// bytes; a longer one is cut at its quote with IndexByte and checked
-	// eight bytes at a time. Anything else goes through the byte loop.
+	// Eight bytes at a time: the first byte of a word that is a quote, a
+	// backslash, a control character or non-ASCII ends the plain run. A
+	// quote ends the string; anything else goes through the byte loop.
 	j := i + 1
-	for end := min(len(s), j+16); j < end; j++ {
+	for ; j+8 <= len(s); j += 8 {
+		if m := stopMask(load64(s, j)); m != 0 {
+			j += bits.TrailingZeros64(m) >> 3
+			if s[j] == '"' {
+				return s[i+1 : j], j + 1, true
+			}
+			return fastJSONStringLoop(s, i)
+		}
+	}
+	for ; j < len(s); j++ {
 		if c := s[j]; jsonStringStop[c] {
 			if c == '"' {
 				return s[i+1 : j], j + 1, true
@@ -370,10 +588,29 @@ func fastJSONString(s string, i int) (string, int, bool) {
 			return fastJSONStringLoop(s, i)
 		}
 	}
-	if q := strings.IndexByte(s[j:], '"'); q >= 0 && plainASCII(s[j:j+q]) {
-		return s[i+1 : j+q], j + q + 1, true
-	}
-	return fastJSONStringLoop(s, i)
+	return "", 0, false
+}
+
+const (
+	swarLo = 0x0101010101010101
+	swarHi = 0x8080808080808080
+)
+
+// load64 returns the eight bytes of s at i as a little-endian word.
+func load64(s string, i int) uint64 {
+	w := s[i : i+8]
+	return uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+}
+
+// stopMask returns a word whose lowest set bit, if any, is the high bit of
+// the first byte of x that jsonStringStop flags (a quote, a backslash, a
+// byte below 0x20 or from 0x80). Bits above the lowest may be spurious (a
+// borrow of the classic "has zero byte" test); the lowest is exact.
+func stopMask(x uint64) uint64 {
+	q := x ^ (swarLo * '"')
+	b := x ^ (swarLo * '\\')
+	return ((q-swarLo)&^q | (b-swarLo)&^b | (x-swarLo*0x20)&^x | x) & swarHi
 }
 
 // fastJSONStringLoop is fastJSONString byte by byte.
@@ -404,15 +641,10 @@ func fastJSONStringLoop(s string, i int) (string, int, bool) {
 // than the backslash. It does not look for the quote: its callers cut s at
 // the first one.
 func plainASCII(s string) bool {
-	const (
-		lo = 0x0101010101010101
-		hi = 0x8080808080808080
-	)
+	const lo, hi = swarLo, swarHi
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
-		w := s[i : i+8]
-		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
-			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+		x := load64(s, i)
 		// A byte's high bit is set in the mask when the byte is >= 0x80,
 		// < 0x20, or a backslash (the classic "has zero byte" tests, which
 		// are exact for bytes below 0x80).
@@ -581,6 +813,75 @@ func (f *eventFields) event() (Event, string) {
 	return ev, ""
 }
 
+// key returns the EventKey of the event that event would return, when
+// that is quick to tell: ok is false for anything unusual (a bad line
+// among them), which event must then decode.
+func (f *eventFields) key() (k EventKey, ok bool) {
+	if f.time.kind == jsonString {
+		k.Unix, ok = rfc3339ZUnix(f.time.s)
+	}
+	if !ok {
+		t, reason := eventTime(f.time)
+		if reason != "" {
+			return EventKey{}, false
+		}
+		k.Unix = t.Unix()
+	}
+	if c := f.code.s; f.code.kind == jsonNumber && len(c) == 3 && c[0] >= '1' && c[0] <= '9' && isDigit(c[1]) && isDigit(c[2]) {
+		k.Code = int(c[0]-'0')*100 + int(c[1]-'0')*10 + int(c[2]-'0')
+	} else {
+		code, reason := eventCode(f.code)
+		if reason != "" {
+			return EventKey{}, false
+		}
+		k.Code = code
+	}
+	// Known fields that must be strings when present.
+	const okKinds = 1<<jsonAbsent | 1<<jsonNull | 1<<jsonString
+	if (1<<f.campaign.kind|1<<f.messageID.kind|1<<f.recipient.kind|1<<f.domain.kind|
+		1<<f.enhanced.kind|1<<f.text.kind|1<<f.source.kind)&^okKinds != 0 {
+		return EventKey{}, false
+	}
+	if f.source.kind == jsonString && !knownSource(f.source.s) {
+		return EventKey{}, false
+	}
+	// The domain, as Event.Normalize gives it, in the common cases: a
+	// plain lower-case host name, given or after the recipient's last "@".
+	if d := f.domain.s; d != "" { // kind is string
+		if !plainHost(d) {
+			return EventKey{}, false
+		}
+		k.Domain = d
+		return k, true
+	}
+	if r := f.recipient.s; r != "" {
+		at := strings.LastIndexByte(r, '@')
+		// DomainOf trims spaces and angle brackets around the address:
+		// none must be there.
+		if c := r[0]; at < 0 || c <= ' ' || c == '<' || c == '>' || c >= utf8.RuneSelf || !plainHost(r[at+1:]) {
+			return EventKey{}, false
+		}
+		k.Domain = r[at+1:]
+	}
+	return k, true
+}
+
+// plainHost reports whether NormalizeDomain returns d as it is because it
+// is a non-empty lower-case ASCII host name not ending with a dot.
+func plainHost(d string) bool {
+	return d != "" && d[len(d)-1] != '.' && isASCIILower(d)
+}
+
+// knownSource reports whether ParseSource accepts s.
+func knownSource(s string) bool {
+	for _, n := range sourceNames {
+		if n == s {
+			return true
+		}
+	}
+	return false
+}
+
 func eventString(name string, v jsonValue) (string, string) {
 	switch v.kind {
 	case jsonString:
@@ -625,28 +926,58 @@ func eventTime(v jsonValue) (time.Time, string) {
 // false for anything else (other forms, bad values), which time.Parse then
 // reads or rejects; for what it accepts, the result is time.Parse's.
 func parseRFC3339Z(s string) (time.Time, bool) {
+	sec, ok := rfc3339ZUnix(s)
+	if !ok {
+		return time.Time{}, false
+	}
+	return time.Unix(sec, 0).UTC(), true
+}
+
+// rfc3339ZUnix is parseRFC3339Z in UNIX seconds.
+func rfc3339ZUnix(s string) (int64, bool) {
 	if len(s) != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z' {
-		return time.Time{}, false
+		return 0, false
 	}
-	num := func(i, n int) int {
-		v := 0
-		for _, c := range []byte(s[i : i+n]) {
-			if !isDigit(c) {
-				return -1
-			}
-			v = v*10 + int(c-'0')
+	bad := false
+	num2 := func(i int) int {
+		a, b := s[i]-'0', s[i+1]-'0' // a byte below '0' wraps past 9
+		bad = bad || a > 9 || b > 9
+		return int(a)*10 + int(b)
+	}
+	y := num2(0)*100 + num2(2)
+	mo, d, h, mi, sec := num2(5), num2(8), num2(11), num2(14), num2(17)
+	if bad || y < 1970 || mo < 1 || mo > 12 || d < 1 || d > daysIn(mo, y) || h > 23 || mi > 59 || sec > 59 {
+		return 0, false
+	}
+	return daysFromCivil(y, mo, d)*86400 + int64(h*3600+mi*60+sec), true
+}
+
+// daysIn returns the number of days of month mo (1-12) of year y.
+func daysIn(mo, y int) int {
+	switch mo {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
 		}
-		return v
+		return 28
+	case 4, 6, 9, 11:
+		return 30
 	}
-	y, mo, d, h, mi, sec := num(0, 4), num(5, 2), num(8, 2), num(11, 2), num(14, 2), num(17, 2)
-	if y < 1970 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59 {
-		return time.Time{}, false
+	return 31
+}
+
+// daysFromCivil returns the number of days from 1970-01-01 to y-mo-d of
+// the proleptic Gregorian calendar, for y >= 0 (H. Hinnant's algorithm).
+func daysFromCivil(y, mo, d int) int64 {
+	if mo <= 2 {
+		y--
 	}
-	t := time.Date(y, time.Month(mo), d, h, mi, sec, 0, time.UTC)
-	if t.Day() != d { // past the month's end
-		return time.Time{}, false
-	}
-	return t, true
+	era := y / 400
+	yoe := y - era*400
+	mp := (mo + 9) % 12 // March is 0
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era*146097+doe) - 719468
 }
 
 // parseUnix reads positive UNIX seconds with an optional decimal fraction

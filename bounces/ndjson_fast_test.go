@@ -2,6 +2,8 @@ package bounces
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"os"
 	"reflect"
 	"strings"
@@ -36,6 +38,52 @@ func borrowedEquals(t *testing.T, data []byte) {
 	if r.Lines() != lines {
 		t.Fatalf("Lines() = %d, want %d", r.Lines(), lines)
 	}
+	keysEqual(t, data, want, wantSkipped)
+}
+
+// keysEqual checks that NextKey reads data as Next does: the keys of the
+// events want and the same skipped records.
+func keysEqual(t *testing.T, data []byte, want []Event, wantSkipped []*RecordError) {
+	t.Helper()
+	r := NewNDJSONReader(bytes.NewReader(data), "in")
+	var got []EventKey
+	var gotSkipped []*RecordError
+	for {
+		k, err := r.NextKey()
+		if err == io.EOF {
+			break
+		}
+		var re *RecordError
+		if errors.As(err, &re) {
+			gotSkipped = append(gotSkipped, re)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("NextKey() = %v", err)
+		}
+		k.Domain = strings.Clone(k.Domain)
+		got = append(got, k)
+	}
+	if len(got) != len(want) || !reflect.DeepEqual(gotSkipped, wantSkipped) {
+		t.Fatalf("NextKey read %d events, %d skipped (%v), want %d, %d (as Next: %v)", len(got), len(gotSkipped), gotSkipped, len(want), len(wantSkipped), wantSkipped)
+	}
+	for i, e := range want {
+		if w := (EventKey{Unix: e.Time.Unix(), Domain: e.Domain, Code: e.Code}); got[i] != w {
+			t.Fatalf("NextKey() #%d = %+v, want %+v (of %+v)", i, got[i], w, e)
+		}
+	}
+	if r.Lines() != lineCount(data) {
+		t.Fatalf("Lines() after NextKey = %d, want %d", r.Lines(), lineCount(data))
+	}
+}
+
+// lineCount is the number of lines of data, the last one unterminated or not.
+func lineCount(data []byte) int {
+	n := bytes.Count(data, []byte("\n"))
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		n++
+	}
+	return n
 }
 
 func TestNextBorrowed(t *testing.T) {
@@ -51,9 +99,76 @@ func TestNextBorrowed(t *testing.T) {
 		{"bench lines", benchNDJSONLines(500)},
 		{"no final newline", []byte(`{"time":"2018-05-17T08:03:11Z","code":250}` + "\n\n" + `{"time":1,"code":"x"}`)},
 		{"empty", nil},
+		{"key cases", []byte(strings.Join(keyCases, "\n"))},
 	} {
 		t.Run(tt.name, func(t *testing.T) { borrowedEquals(t, tt.data) })
 	}
+}
+
+// keyCases are lines at the edges of NextKey's quick path: each must give
+// the key of Next's event, or Next's error.
+var keyCases = []string{
+	`{"time":"2018-05-17T08:03:11Z","recipient":"jana@centrum.sk","code":554,"source":"smtp"}`,
+	`{"time":"2018-05-17T08:03:11Z","recipient":"jana@Centrum.SK","code":554}`,
+	`{"time":"2018-05-17T08:03:11Z","recipient":" jana@centrum.sk","code":554}`,
+	`{"time":"2018-05-17T08:03:11Z","recipient":"<jana@centrum.sk>","code":554}`,
+	`{"time":"2018-05-17T08:03:11Z","recipient":"jana@centrum.sk.","code":554}`,
+	`{"time":"2018-05-17T08:03:11Z","recipient":"jana@","code":554}`,
+	`{"time":"2018-05-17T08:03:11Z","recipient":"jana","code":554}`,
+	`{"time":"2018-05-17T08:03:11Z","recipient":"@x.cz","code":554}`,
+	`{"time":"2018-05-17T08:03:11Z","recipient":"a@b@x.cz","code":554}`,
+	`{"time":"2018-05-17T08:03:11Z","recipient":"a@.","code":554}`,
+	`{"time":"2018-05-17T08:03:11Z","recipient":"a@xn--bcher-kva.ch","code":554}`,
+	`{"time":"2018-05-17T08:03:11Z","recipient":"a@bücher.ch","code":554}`,
+	`{"time":"2018-05-17T08:03:11Z","recipient":"a@bücher.ch","code":554}`,
+	`{"time":"2018-05-17T08:03:11Z","recipient":"a@x.cz","domain":"","code":554}`,
+	`{"time":"2018-05-17T08:03:11Z","recipient":"a@x.cz","domain":null,"code":554}`,
+	`{"time":"2018-05-17T08:03:11Z","recipient":"a@x.cz","domain":"Y.CZ","code":554}`,
+	`{"time":"2018-05-17T08:03:11Z","recipient":"a@x.cz","domain":"(other)","code":554}`,
+	`{"time":"2018-05-17T08:03:11Z","recipient":"a@x.cz","domain":"y.cz.","code":554}`,
+	`{"time":"2018-05-17T08:03:11Z","recipient":"a@x.cz","domain":"y..cz","code":554}`,
+	`{"time":"2018-05-17T08:03:11Z","recipient":"a@x.cz","domain":7,"code":554}`,
+	`{"time":"2018-05-17T08:03:11Z","recipient":5,"code":554}`,
+	`{"time":"2018-05-17T08:03:11Z","code":554}`,
+	`{"time":"2018-05-17T08:03:11Z","code":"554"}`,
+	`{"time":"2018-05-17T08:03:11Z","code":"+554"}`,
+	`{"time":"2018-05-17T08:03:11Z","code":5540}`,
+	`{"time":"2018-05-17T08:03:11Z","code":55}`,
+	`{"time":"2018-05-17T08:03:11Z","code":055}`,
+	`{"time":"2018-05-17T08:03:11Z","code":554.0}`,
+	`{"time":"2018-05-17T08:03:11Z","code":5.5e2}`,
+	`{"time":"2018-05-17T08:03:11Z","code":null}`,
+	`{"time":"2018-05-17T08:03:11Z","code":true}`,
+	`{"time":"2018-05-17T08:03:11Z"}`,
+	`{"time":"2018-05-17T08:03:11.75Z","code":250}`,
+	`{"time":"2018-05-17T08:03:11+02:00","code":250}`,
+	`{"time":"2018-02-29T08:03:11Z","code":250}`,
+	`{"time":"2016-02-29T23:59:59Z","code":250}`,
+	`{"time":"1969-12-31T23:59:59Z","code":250}`,
+	`{"time":"1969-12-31T23:59:59.5-01:00","code":250}`,
+	`{"time":"0001-01-01T00:00:00Z","code":250}`,
+	`{"time":1526544191,"code":250}`,
+	`{"time":1526544191.999,"code":250}`,
+	`{"time":"1526544191","code":250}`,
+	`{"time":0,"code":250}`,
+	`{"time":null,"code":250}`,
+	`{"time":[],"code":250}`,
+	`{"time":"2018-05-17T08:03:11Z","code":250,"source":"dsn"}`,
+	`{"time":"2018-05-17T08:03:11Z","code":250,"source":""}`,
+	`{"time":"2018-05-17T08:03:11Z","code":250,"source":"SMTP"}`,
+	`{"time":"2018-05-17T08:03:11Z","code":250,"source":null}`,
+	`{"time":"2018-05-17T08:03:11Z","code":250,"source":1}`,
+	`{"time":"2018-05-17T08:03:11Z","code":250,"text":false}`,
+	`{"time":"2018-05-17T08:03:11Z","code":250,"text":"a"b","campaign":null}`,
+	`{"time":"2018-05-17T08:03:11Z","code":250,"enhanced":{}}`,
+	`{"time":"2018-05-17T08:03:11Z","code":250,"message_id":"m","campaign":"c","other":[1,2]}`,
+	`{"time":"2018-05-17T08:03:11Z","code":250,"code":251,"recipient":"a@x.cz","recipient":"b@y.cz"}`,
+	`{"time":"2018-05-17T08:03:11Z","code":250,"Code":251}`,
+	`{"time":"2018-05-17T08:03:11Z","code":250,}`,
+	`{"time":"2018-05-17T08:03:11Z","code":250} x`,
+	`  {"time":"2018-05-17T08:03:11Z", "code" : 250 }  `,
+	`[1]`,
+	`null`,
 }
 
 func TestPlainASCII(t *testing.T) {
@@ -121,4 +236,55 @@ func FuzzParseRFC3339Z(f *testing.F) {
 	f.Add("2018-05-17T08:03:11Z")
 	f.Add("2016-02-29T23:59:59Z")
 	f.Fuzz(func(t *testing.T, s string) { checkRFC3339Z(t, s) })
+}
+
+func TestQuoteBitmap(t *testing.T) {
+	check := func(s string) {
+		t.Helper()
+		var q quoteBitmap
+		plain := q.set(s)
+		wantPlain := true
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if c != '"' && jsonStringStop[c] {
+				wantPlain = false
+			}
+		}
+		if plain != wantPlain {
+			t.Fatalf("quoteBitmap.set(%q) = %v, want %v", s, plain, wantPlain)
+		}
+		if !plain {
+			return
+		}
+		for i := 0; i <= len(s); i++ {
+			want := -1
+			if k := strings.IndexByte(s[i:], '"'); k >= 0 {
+				want = i + k
+			}
+			if got := q.next(i, len(s)); got != want {
+				t.Fatalf("quoteBitmap.next(%d) of %q = %d, want %d", i, s, got, want)
+			}
+		}
+	}
+	// Every pattern of quotes in a word, next to every other byte.
+	for p := 0; p < 256; p++ {
+		for _, other := range []byte{'a', '#', '!', ' ', '\x7f', '\x1f', '\\', 0x80, 0xff} {
+			b := bytes.Repeat([]byte{other}, 19)
+			for k := 0; k < 8; k++ {
+				if p&(1<<k) != 0 {
+					b[k+3] = '"'
+				}
+			}
+			check(string(b))
+		}
+	}
+	for c := 0; c < 256; c++ {
+		for _, n := range []int{1, 7, 8, 9, 63, 64, 65, 130, maxPlainLine} {
+			for _, pos := range []int{0, n / 2, n - 1} {
+				b := bytes.Repeat([]byte(`ab"`), n)[:n]
+				b[pos] = byte(c)
+				check(string(b))
+			}
+		}
+	}
 }

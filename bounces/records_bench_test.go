@@ -81,6 +81,29 @@ func BenchmarkNDJSON(b *testing.B) {
 		}
 		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	})
+	// NextKey: what a report reads (time, domain, code), no allocation.
+	b.Run("key", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			r := NewNDJSONReader(bytes.NewReader(data), "bench")
+			got := 0
+			for {
+				_, err := r.NextKey()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				got++
+			}
+			if got != n {
+				b.Fatalf("read %d events, want %d", got, n)
+			}
+		}
+		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	})
 	// Baseline: encoding/json into Event, line by line, without the
 	// checks and the domain normalisation the reader does.
 	b.Run("encoding_json", func(b *testing.B) {
@@ -190,4 +213,35 @@ func BenchmarkExport(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(counts)*float64(b.N)/b.Elapsed().Seconds(), "counts/s")
+}
+
+// BenchmarkNDJSONScan compares the two paths of the fast scanner on the
+// same lines: scanPlain (all quotes in one pass) and scanFastGeneric
+// (string by string).
+func BenchmarkNDJSONScan(b *testing.B) {
+	const n = 1000
+	var lines []string
+	for _, l := range bytes.Split(bytes.TrimSpace(benchNDJSONLines(n)), []byte("\n")) {
+		lines = append(lines, string(l))
+	}
+	for _, name := range []string{"plain", "generic"} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, l := range lines {
+					var f eventFields
+					ok := false
+					if name == "plain" {
+						ok = f.scanFast(l)
+					} else {
+						ok = f.scanFastGeneric(l)
+					}
+					if !ok {
+						b.Fatalf("scan(%q) = false", l)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n*b.N), "ns/line")
+		})
+	}
 }

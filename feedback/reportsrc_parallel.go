@@ -122,24 +122,26 @@ type ndjsonPart struct {
 func (p *ndjsonPart) read(ctx context.Context, name string, r io.Reader, loc *time.Location) {
 	p.counts = report.NewCounts(loc)
 	nr := bounces.NewNDJSONReader(ctxReader{ctx: ctx, r: r}, name)
-	next := func() (bounces.Event, error) {
-		for {
-			e, err := nr.NextBorrowed()
-			if err == nil {
-				return e, nil
-			}
-			var re *bounces.RecordError // escapes: declared only on errors
-			if !errors.As(err, &re) {
-				return e, err
-			}
-			p.skipped++
-			if len(p.skips) < report.MaxSkippedListed {
-				cp := *re
-				p.skips = append(p.skips, &cp)
-			}
+	for {
+		k, err := nr.NextKey()
+		if err == nil {
+			p.counts.AddUnix(k.Unix, k.Domain, k.Code, 1)
+			continue
+		}
+		if err == io.EOF {
+			break
+		}
+		var re *bounces.RecordError // escapes: declared only on errors
+		if !errors.As(err, &re) {
+			p.err = err
+			break
+		}
+		p.skipped++
+		if len(p.skips) < report.MaxSkippedListed {
+			cp := *re
+			p.skips = append(p.skips, &cp)
 		}
 	}
-	p.err = p.counts.AddEvents(next, name)
 	p.lines = nr.Lines()
 }
 

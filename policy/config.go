@@ -22,17 +22,52 @@ const (
 // DefaultRate is the built-in rate of a key when no level sets one: 10/s.
 var DefaultRate = Rate{N: 10, Per: time.Second}
 
+// Built-in defaults of the feedback loop's settings (see Settings).
+const (
+	DefaultMinRateDivisor      = 10               // min_rate: rate / 10
+	DefaultMaxRateFactor       = 2                // max_rate: rate × 2
+	DefaultThrottleCut         = 0.5              // throttle_cut
+	DefaultRecoveryStep        = 0.1              // recovery_step
+	DefaultRecoveryInterval    = 10 * time.Second // recovery_interval
+	DefaultMaxAge              = 48 * time.Hour   // max_age
+	DefaultMailboxFullAttempts = 3                // mailbox_full_attempts
+	DefaultReviewThreshold     = 0.05             // review_threshold
+	DefaultReviewWindow        = 500              // review_window
+
+	// MinRecoveryInterval is the shortest recovery_interval accepted: the
+	// loop's state reaches every process within a second.
+	MinRecoveryInterval = time.Second
+	// MaxReviewWindow is the largest review_window accepted (the window is
+	// a list in Redis).
+	MaxReviewWindow = 100000
+)
+
+// defaultRetrySchedule is the built-in retry_schedule, shared read-only by
+// every resolved Settings that does not set one.
+var defaultRetrySchedule = []Duration{
+	Duration(5 * time.Minute), Duration(15 * time.Minute), Duration(time.Hour), Duration(4 * time.Hour),
+}
+
+// DefaultRetrySchedule returns the built-in retry_schedule, ["5m", "15m",
+// "1h", "4h"], as a new slice.
+func DefaultRetrySchedule() []Duration { return slices.Clone(defaultRetrySchedule) }
+
 // Queue names with a fixed meaning.
 const (
 	DefaultQueue = "default" // domains of no provider group
 	ReviewQueue  = "review"  // reserved: messages flagged for an operator (feedback issue)
 )
 
-// Settings are the sending settings of the defaults, a provider group or a
-// domain. A zero field is not set and inherits, field by field:
-// domain -> provider -> default -> built-in default. Burst goes with Rate: a
-// level that sets Rate but not Burst gets the computed default burst, not the
-// burst of a less specific level.
+// Settings are the sending and feedback settings of the defaults, a provider
+// group or a domain. A zero field (a nil RetrySchedule) is not set and
+// inherits, field by field: domain -> provider -> default -> built-in
+// default. Burst goes with Rate: a level that sets Rate but not Burst gets
+// the computed default burst, not the burst of a less specific level. The
+// built-in MinRate and MaxRate are computed from the resolved Rate.
+//
+// Settings hold a slice (RetrySchedule), so they are not comparable with
+// ==; a resolved RetrySchedule may share its array with the Config or the
+// built-in default and must not be modified.
 type Settings struct {
 	// Rate is the pace of the key, shared by every process. Built-in
 	// default "10/s" (DefaultRate).
@@ -49,6 +84,44 @@ type Settings struct {
 	// Priority is the asynq weight of the queue (providers and the default
 	// only; an error in a domain entry). Default 1.
 	Priority int `toml:"priority"`
+
+	// MinRate is the floor of the adaptive rate: the feedback loop never
+	// cuts the key's rate below it. Default: Rate / 10 (at least one
+	// message every MaxRateInterval). Must be <= Rate.
+	MinRate Rate `toml:"min_rate"`
+	// MaxRate is the ceiling of the adaptive rate: successes raise the rate
+	// up to it. Default: Rate × 2 (at most MaxRatePerSecond). Must be >=
+	// Rate.
+	MaxRate Rate `toml:"max_rate"`
+	// ThrottleCut multiplies the effective rate on a rate_limited answer,
+	// at most once per RecoveryInterval. Default 0.5; must be > 0 and < 1.
+	ThrottleCut float64 `toml:"throttle_cut"`
+	// RecoveryStep is the additive raise of the effective rate after a
+	// RecoveryInterval with successes and no throttling, as a fraction of
+	// Rate. Default 0.1; must be > 0 and <= 1.
+	RecoveryStep float64 `toml:"recovery_step"`
+	// RecoveryInterval is the pace of the rate controller: at most one cut
+	// and one raise per interval. Default 10s; at least 1s.
+	RecoveryInterval Duration `toml:"recovery_interval"`
+	// RetrySchedule is the delays between retries of transient answers;
+	// the last delay repeats. Default ["5m", "15m", "1h", "4h"]. Absent
+	// inherits; an empty list is an error; every delay must be > 0.
+	RetrySchedule []Duration `toml:"retry_schedule"`
+	// MaxAge is how long after the first attempt transient retries give up
+	// (the message is archived as expired). Default 48h.
+	MaxAge Duration `toml:"max_age"`
+	// MailboxFullAttempts is how many mailbox_full answers an address gets
+	// (within 30 days) before it is suppressed. Default 3.
+	MailboxFullAttempts int `toml:"mailbox_full_attempts"`
+	// ReviewThreshold pauses the provider's queue when this share of the
+	// last ReviewWindow attempts were flagged for review (spam_blocked,
+	// policy_blocked, auth_failure). Default 0.05; must be > 0 and <= 1.
+	// Providers and the default only, like Priority.
+	ReviewThreshold float64 `toml:"review_threshold"`
+	// ReviewWindow is the number of the queue's last attempts that
+	// ReviewThreshold looks at. Default 500; at most MaxReviewWindow.
+	// Providers and the default only, like Priority.
+	ReviewWindow int `toml:"review_window"`
 }
 
 // Provider is a provider group: a set of domains that share one asynq queue
@@ -176,6 +249,36 @@ func resolve(levels []Settings) Settings {
 		if out.Priority == 0 {
 			out.Priority = l.Priority
 		}
+		if out.MinRate.IsZero() {
+			out.MinRate = l.MinRate
+		}
+		if out.MaxRate.IsZero() {
+			out.MaxRate = l.MaxRate
+		}
+		if out.ThrottleCut == 0 {
+			out.ThrottleCut = l.ThrottleCut
+		}
+		if out.RecoveryStep == 0 {
+			out.RecoveryStep = l.RecoveryStep
+		}
+		if out.RecoveryInterval == 0 {
+			out.RecoveryInterval = l.RecoveryInterval
+		}
+		if out.RetrySchedule == nil {
+			out.RetrySchedule = l.RetrySchedule
+		}
+		if out.MaxAge == 0 {
+			out.MaxAge = l.MaxAge
+		}
+		if out.MailboxFullAttempts == 0 {
+			out.MailboxFullAttempts = l.MailboxFullAttempts
+		}
+		if out.ReviewThreshold == 0 {
+			out.ReviewThreshold = l.ReviewThreshold
+		}
+		if out.ReviewWindow == 0 {
+			out.ReviewWindow = l.ReviewWindow
+		}
 	}
 	if out.Rate.IsZero() {
 		out.Rate = DefaultRate
@@ -192,7 +295,64 @@ func resolve(levels []Settings) Settings {
 	if out.Priority == 0 {
 		out.Priority = DefaultPriority
 	}
+	if out.MinRate.IsZero() {
+		out.MinRate = defaultMinRate(out.Rate)
+	}
+	if out.MaxRate.IsZero() {
+		out.MaxRate = defaultMaxRate(out.Rate)
+	}
+	if out.ThrottleCut == 0 {
+		out.ThrottleCut = DefaultThrottleCut
+	}
+	if out.RecoveryStep == 0 {
+		out.RecoveryStep = DefaultRecoveryStep
+	}
+	if out.RecoveryInterval == 0 {
+		out.RecoveryInterval = Duration(DefaultRecoveryInterval)
+	}
+	if len(out.RetrySchedule) == 0 {
+		out.RetrySchedule = slices.Clip(defaultRetrySchedule)
+	}
+	if out.MaxAge == 0 {
+		out.MaxAge = Duration(DefaultMaxAge)
+	}
+	if out.MailboxFullAttempts == 0 {
+		out.MailboxFullAttempts = DefaultMailboxFullAttempts
+	}
+	if out.ReviewThreshold == 0 {
+		out.ReviewThreshold = DefaultReviewThreshold
+	}
+	if out.ReviewWindow == 0 {
+		out.ReviewWindow = DefaultReviewWindow
+	}
 	return out
+}
+
+// defaultMinRate is the built-in min_rate of r: r / 10, but at least one
+// message every MaxRateInterval (r itself when r is slower).
+func defaultMinRate(r Rate) Rate {
+	m := Rate{N: r.N / DefaultMinRateDivisor, Per: r.Per}
+	if m.check() == nil {
+		return m
+	}
+	floor := Rate{N: float64(time.Hour) / float64(MaxRateInterval), Per: time.Hour}
+	if r.PerSecond() < floor.PerSecond() {
+		return r
+	}
+	return floor
+}
+
+// defaultMaxRate is the built-in max_rate of r: r × 2, but at most
+// MaxRatePerSecond.
+func defaultMaxRate(r Rate) Rate {
+	m := Rate{N: r.N * DefaultMaxRateFactor, Per: r.Per}
+	if m.check() == nil {
+		return m
+	}
+	if r.PerSecond() > MaxRatePerSecond {
+		return r
+	}
+	return Rate{N: MaxRatePerSecond, Per: time.Second}
 }
 
 // domainMatches reports whether d is listed or a subdomain of listed.
@@ -242,18 +402,20 @@ func (c Config) Queues() map[string]int {
 // Neither c nor over is modified.
 func (c Config) Merge(over Config) Config {
 	out := Config{
-		Default:   c.Default.merge(over.Default),
+		Default:   c.Default.clone().merge(over.Default),
 		Providers: make(map[string]Provider, len(c.Providers)+len(over.Providers)),
 		Domains:   make(map[string]Settings, len(c.Domains)+len(over.Domains)),
 	}
 	for name, p := range c.Providers {
 		p.Domains = slices.Clone(p.Domains)
+		p.Settings = p.Settings.clone()
 		out.Providers[name] = p
 	}
 	for name, p := range over.Providers {
 		base, ok := out.Providers[name]
 		if !ok {
 			p.Domains = slices.Clone(p.Domains)
+			p.Settings = p.Settings.clone()
 			out.Providers[name] = p
 			continue
 		}
@@ -263,7 +425,9 @@ func (c Config) Merge(over Config) Config {
 		}
 		out.Providers[name] = base
 	}
-	maps.Copy(out.Domains, c.Domains)
+	for d, s := range c.Domains {
+		out.Domains[d] = s.clone()
+	}
 	for d, s := range over.Domains {
 		out.Domains[d] = out.Domains[d].merge(s)
 	}
@@ -273,6 +437,14 @@ func (c Config) Merge(over Config) Config {
 // WithDefaults returns DefaultConfig().Merge(c): the built-in provider
 // table with c applied over it.
 func (c Config) WithDefaults() Config { return DefaultConfig().Merge(c) }
+
+// clone returns s with its own copy of RetrySchedule.
+func (s Settings) clone() Settings {
+	if s.RetrySchedule != nil {
+		s.RetrySchedule = slices.Clone(s.RetrySchedule)
+	}
+	return s
+}
 
 // merge returns s with the fields over sets; a Rate without a Burst resets
 // the burst to the rate's default.
@@ -292,6 +464,36 @@ func (s Settings) merge(over Settings) Settings {
 	}
 	if over.Priority != 0 {
 		s.Priority = over.Priority
+	}
+	if !over.MinRate.IsZero() {
+		s.MinRate = over.MinRate
+	}
+	if !over.MaxRate.IsZero() {
+		s.MaxRate = over.MaxRate
+	}
+	if over.ThrottleCut != 0 {
+		s.ThrottleCut = over.ThrottleCut
+	}
+	if over.RecoveryStep != 0 {
+		s.RecoveryStep = over.RecoveryStep
+	}
+	if over.RecoveryInterval != 0 {
+		s.RecoveryInterval = over.RecoveryInterval
+	}
+	if over.RetrySchedule != nil {
+		s.RetrySchedule = slices.Clone(over.RetrySchedule)
+	}
+	if over.MaxAge != 0 {
+		s.MaxAge = over.MaxAge
+	}
+	if over.MailboxFullAttempts != 0 {
+		s.MailboxFullAttempts = over.MailboxFullAttempts
+	}
+	if over.ReviewThreshold != 0 {
+		s.ReviewThreshold = over.ReviewThreshold
+	}
+	if over.ReviewWindow != 0 {
+		s.ReviewWindow = over.ReviewWindow
 	}
 	return s
 }
@@ -343,7 +545,58 @@ func (c Config) Validate() error {
 		}
 		errs = append(errs, c.Domains[d].validate(key, false)...)
 	}
+
+	// The adaptive bounds hold in every resolved level: checked where a
+	// level sets rate, min_rate or max_rate (a level that sets none of
+	// them resolves them as its parent does).
+	errs = append(errs, checkBounds("policy.default", c.Default, resolve([]Settings{c.Default}))...)
+	for _, name := range names {
+		p := c.Providers[name]
+		errs = append(errs, checkBounds("policy.providers."+tomlKey(name), p.Settings, resolve([]Settings{p.Settings, c.Default}))...)
+	}
+	for _, d := range slices.Sorted(maps.Keys(c.Domains)) {
+		if checkDomain(d) != nil {
+			continue
+		}
+		errs = append(errs, checkBounds("policy.domains."+strconv.Quote(d), c.Domains[d], c.Route(d).Settings)...)
+	}
 	return errors.Join(errs...)
+}
+
+// checkBounds checks min_rate <= rate <= max_rate in r, the resolved
+// settings of the level s named key, when s sets one of the three and
+// they are valid rates. The error names the key s sets.
+func checkBounds(key string, s, r Settings) []error {
+	if s.Rate.IsZero() && s.MinRate.IsZero() && s.MaxRate.IsZero() {
+		return nil
+	}
+	if s.Rate.check() != nil || s.MinRate.check() != nil || s.MaxRate.check() != nil {
+		return nil // reported by validate
+	}
+	from := func(set bool) string {
+		if set {
+			return ""
+		}
+		return " (inherited)"
+	}
+	var errs []error
+	lo, rate, hi := r.MinRate.PerSecond(), r.Rate.PerSecond(), r.MaxRate.PerSecond()
+	const eps = 1e-9
+	if lo > rate*(1+eps) {
+		if !s.MinRate.IsZero() {
+			errs = append(errs, fmt.Errorf("%s.min_rate: %s is above the rate %s%s; want min_rate <= rate", key, r.MinRate, r.Rate, from(!s.Rate.IsZero())))
+		} else {
+			errs = append(errs, fmt.Errorf("%s.rate: %s is below min_rate %s%s; want min_rate <= rate", key, r.Rate, r.MinRate, from(false)))
+		}
+	}
+	if hi < rate*(1-eps) {
+		if !s.MaxRate.IsZero() {
+			errs = append(errs, fmt.Errorf("%s.max_rate: %s is below the rate %s%s; want rate <= max_rate", key, r.MaxRate, r.Rate, from(!s.Rate.IsZero())))
+		} else {
+			errs = append(errs, fmt.Errorf("%s.rate: %s is above max_rate %s%s; want rate <= max_rate", key, r.Rate, r.MaxRate, from(false)))
+		}
+	}
+	return errs
 }
 
 // validate checks one Settings table named key.
@@ -366,6 +619,47 @@ func (s Settings) validate(key string, queue bool) []error {
 		errs = append(errs, fmt.Errorf("%s.priority: %d must be >= 1 (0 or absent: the default)", key, s.Priority))
 	case s.Priority != 0 && !queue:
 		errs = append(errs, fmt.Errorf("%s.priority: a domain has no queue of its own; set priority on its provider", key))
+	}
+	if err := s.MinRate.check(); err != nil {
+		errs = append(errs, fmt.Errorf("%s.min_rate: %w", key, err))
+	}
+	if err := s.MaxRate.check(); err != nil {
+		errs = append(errs, fmt.Errorf("%s.max_rate: %w", key, err))
+	}
+	if f := s.ThrottleCut; f != 0 && !(f > 0 && f < 1) {
+		errs = append(errs, fmt.Errorf("%s.throttle_cut: %g must be > 0 and < 1 (0 or absent: the default %g)", key, f, float64(DefaultThrottleCut)))
+	}
+	if f := s.RecoveryStep; f != 0 && !(f > 0 && f <= 1) {
+		errs = append(errs, fmt.Errorf("%s.recovery_step: %g must be > 0 and <= 1 (0 or absent: the default %g)", key, f, float64(DefaultRecoveryStep)))
+	}
+	if d := s.RecoveryInterval.D(); d != 0 && d < MinRecoveryInterval {
+		errs = append(errs, fmt.Errorf("%s.recovery_interval: %v must be >= %v (0 or absent: the default %v)", key, d, MinRecoveryInterval, DefaultRecoveryInterval))
+	}
+	if s.RetrySchedule != nil && len(s.RetrySchedule) == 0 {
+		errs = append(errs, fmt.Errorf("%s.retry_schedule: list at least one delay (absent: the default)", key))
+	}
+	for i, d := range s.RetrySchedule {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s.retry_schedule[%d]: %v must be > 0", key, i, d.D()))
+		}
+	}
+	if d := s.MaxAge.D(); d < 0 {
+		errs = append(errs, fmt.Errorf("%s.max_age: %v must be > 0 (0 or absent: the default %v)", key, d, DefaultMaxAge))
+	}
+	if n := s.MailboxFullAttempts; n < 0 {
+		errs = append(errs, fmt.Errorf("%s.mailbox_full_attempts: %d must be >= 1 (0 or absent: the default %d)", key, n, DefaultMailboxFullAttempts))
+	}
+	switch f := s.ReviewThreshold; {
+	case f != 0 && !(f > 0 && f <= 1):
+		errs = append(errs, fmt.Errorf("%s.review_threshold: %g must be > 0 and <= 1 (0 or absent: the default %g)", key, f, float64(DefaultReviewThreshold)))
+	case f != 0 && !queue:
+		errs = append(errs, fmt.Errorf("%s.review_threshold: a domain has no queue of its own; set review_threshold on its provider", key))
+	}
+	switch n := s.ReviewWindow; {
+	case n < 0 || n > MaxReviewWindow:
+		errs = append(errs, fmt.Errorf("%s.review_window: %d must be >= 1 and <= %d (0 or absent: the default %d)", key, n, MaxReviewWindow, DefaultReviewWindow))
+	case n != 0 && !queue:
+		errs = append(errs, fmt.Errorf("%s.review_window: a domain has no queue of its own; set review_window on its provider", key))
 	}
 	return errs
 }
@@ -447,11 +741,22 @@ func DefaultConfig() Config {
 	r := func(n float64) Rate { return Rate{N: n, Per: time.Second} }
 	return Config{
 		// Domains of no provider: each domain is its own key at 10/s.
+		// The feedback loop's built-in defaults are spelled out here too;
+		// min_rate and max_rate are left to follow each level's rate
+		// (rate / 10 and rate × 2).
 		Default: Settings{
 			Rate:                     DefaultRate,
 			MaxConnections:           DefaultMaxConnections,
 			MaxMessagesPerConnection: DefaultMaxMessagesPerConnection,
 			Priority:                 DefaultPriority,
+			ThrottleCut:              DefaultThrottleCut,
+			RecoveryStep:             DefaultRecoveryStep,
+			RecoveryInterval:         Duration(DefaultRecoveryInterval),
+			RetrySchedule:            DefaultRetrySchedule(),
+			MaxAge:                   Duration(DefaultMaxAge),
+			MailboxFullAttempts:      DefaultMailboxFullAttempts,
+			ReviewThreshold:          DefaultReviewThreshold,
+			ReviewWindow:             DefaultReviewWindow,
 		},
 		Providers: map[string]Provider{
 			// Gmail's email sender guidelines (support.google.com/mail/answer/81126)

@@ -14,6 +14,50 @@ import (
 
 func perSec(n float64) Rate { return Rate{N: n, Per: time.Second} }
 
+// withBuiltins fills the feedback fields s does not set with the built-in
+// defaults, min_rate and max_rate from s.Rate.
+func withBuiltins(s Settings) Settings {
+	if s.MinRate.IsZero() {
+		s.MinRate = Rate{N: s.Rate.N / DefaultMinRateDivisor, Per: s.Rate.Per}
+	}
+	if s.MaxRate.IsZero() {
+		s.MaxRate = Rate{N: s.Rate.N * DefaultMaxRateFactor, Per: s.Rate.Per}
+	}
+	if s.ThrottleCut == 0 {
+		s.ThrottleCut = DefaultThrottleCut
+	}
+	if s.RecoveryStep == 0 {
+		s.RecoveryStep = DefaultRecoveryStep
+	}
+	if s.RecoveryInterval == 0 {
+		s.RecoveryInterval = Duration(DefaultRecoveryInterval)
+	}
+	if s.RetrySchedule == nil {
+		s.RetrySchedule = DefaultRetrySchedule()
+	}
+	if s.MaxAge == 0 {
+		s.MaxAge = Duration(DefaultMaxAge)
+	}
+	if s.MailboxFullAttempts == 0 {
+		s.MailboxFullAttempts = DefaultMailboxFullAttempts
+	}
+	if s.ReviewThreshold == 0 {
+		s.ReviewThreshold = DefaultReviewThreshold
+	}
+	if s.ReviewWindow == 0 {
+		s.ReviewWindow = DefaultReviewWindow
+	}
+	return s
+}
+
+func mins(m ...int) []Duration {
+	out := make([]Duration, len(m))
+	for i, n := range m {
+		out[i] = Duration(time.Duration(n) * time.Minute)
+	}
+	return out
+}
+
 // samplePolicy uses every documented key of the [policy] section.
 const samplePolicy = `
 [policy.default]
@@ -22,6 +66,16 @@ burst = 16
 max_connections = 3
 max_messages_per_connection = 90
 priority = 2
+min_rate = "0.25/s"
+max_rate = "16/s"
+throttle_cut = 0.6
+recovery_step = 0.2
+recovery_interval = "15s"
+retry_schedule = ["5m", "30m", "2h"]
+max_age = "72h"
+mailbox_full_attempts = 4
+review_threshold = 0.1
+review_window = 1000
 
 [policy.providers.google]
 domains = ["gmail.com", "googlemail.com"]
@@ -30,6 +84,16 @@ burst = 30
 max_connections = 6
 max_messages_per_connection = 200
 priority = 5
+min_rate = "5/s"
+max_rate = "40/s"
+throttle_cut = 0.5
+recovery_step = 0.05
+recovery_interval = "30s"
+retry_schedule = ["1m", "10m"]
+max_age = "24h"
+mailbox_full_attempts = 2
+review_threshold = 0.02
+review_window = 200
 
 [policy.providers.acme]
 domains = ["acme.example"]
@@ -40,6 +104,14 @@ rate = "1/s"
 burst = 2
 max_connections = 1
 max_messages_per_connection = 10
+min_rate = "30/m"
+max_rate = "2/s"
+throttle_cut = 0.25
+recovery_step = 1
+recovery_interval = "1m"
+retry_schedule = ["10m"]
+max_age = "12h"
+mailbox_full_attempts = 1
 `
 
 // file is the shape of config.toml as far as this package is concerned.
@@ -57,16 +129,25 @@ func TestConfigTOML(t *testing.T) {
 		t.Errorf("toml.Decode(sample) undecoded keys = %v, want none", u)
 	}
 	want := Config{
-		Default: Settings{Rate: perSec(8), Burst: 16, MaxConnections: 3, MaxMessagesPerConnection: 90, Priority: 2},
+		Default: Settings{Rate: perSec(8), Burst: 16, MaxConnections: 3, MaxMessagesPerConnection: 90, Priority: 2,
+			MinRate: perSec(0.25), MaxRate: perSec(16), ThrottleCut: 0.6, RecoveryStep: 0.2, RecoveryInterval: Duration(15 * time.Second),
+			RetrySchedule: mins(5, 30, 120), MaxAge: Duration(72 * time.Hour), MailboxFullAttempts: 4,
+			ReviewThreshold: 0.1, ReviewWindow: 1000},
 		Providers: map[string]Provider{
 			"google": {
-				Settings: Settings{Rate: perSec(20), Burst: 30, MaxConnections: 6, MaxMessagesPerConnection: 200, Priority: 5},
-				Domains:  []string{"gmail.com", "googlemail.com"},
+				Settings: Settings{Rate: perSec(20), Burst: 30, MaxConnections: 6, MaxMessagesPerConnection: 200, Priority: 5,
+					MinRate: perSec(5), MaxRate: perSec(40), ThrottleCut: 0.5, RecoveryStep: 0.05, RecoveryInterval: Duration(30 * time.Second),
+					RetrySchedule: mins(1, 10), MaxAge: Duration(24 * time.Hour), MailboxFullAttempts: 2,
+					ReviewThreshold: 0.02, ReviewWindow: 200},
+				Domains: []string{"gmail.com", "googlemail.com"},
 			},
 			"acme": {Settings: Settings{Rate: Rate{30, time.Minute}}, Domains: []string{"acme.example"}},
 		},
 		Domains: map[string]Settings{
-			"centrum.sk": {Rate: perSec(1), Burst: 2, MaxConnections: 1, MaxMessagesPerConnection: 10},
+			"centrum.sk": {Rate: perSec(1), Burst: 2, MaxConnections: 1, MaxMessagesPerConnection: 10,
+				MinRate: Rate{30, time.Minute}, MaxRate: perSec(2), ThrottleCut: 0.25, RecoveryStep: 1,
+				RecoveryInterval: Duration(time.Minute), RetrySchedule: mins(10), MaxAge: Duration(12 * time.Hour),
+				MailboxFullAttempts: 1},
 		},
 	}
 	if !reflect.DeepEqual(f.Policy, want) {
@@ -88,7 +169,8 @@ func TestConfigTOMLUnknownKeys(t *testing.T) {
 	}{
 		{"default", "[policy.default]\nratee = \"1/s\"\n", "policy.default.ratee"},
 		{"provider", "[policy.providers.google]\ndomain = [\"gmail.com\"]\n", "policy.providers.google.domain"},
-		{"domain", "[policy.domains.\"a.example\"]\nmin_rate = \"1/s\"\n", `policy.domains."a.example".min_rate`},
+		{"domain", "[policy.domains.\"a.example\"]\nmin_rates = \"1/s\"\n", `policy.domains."a.example".min_rates`},
+		{"feedback key", "[policy.default]\nretry_shedule = [\"5m\"]\n", "policy.default.retry_shedule"},
 		{"section", "[policy]\nlimits = 1\n", "policy.limits"},
 	}
 	for _, tt := range tests {
@@ -136,7 +218,7 @@ func TestRoute(t *testing.T) {
 			"mx.outlook.com": {Burst: 7},
 		},
 	}
-	def := func(s Settings) Settings { return s }
+	def := withBuiltins
 	tests := []struct {
 		name   string
 		domain string
@@ -175,7 +257,7 @@ func TestRoute(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := c.Route(tt.domain); got != tt.want {
+			if got := c.Route(tt.domain); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Route(%q) = %+v, want %+v", tt.domain, got, tt.want)
 			}
 		})
@@ -185,9 +267,9 @@ func TestRoute(t *testing.T) {
 func TestRouteZeroConfig(t *testing.T) {
 	got := Config{}.Route("gmail.com")
 	want := Route{"gmail.com", "default", "domain:gmail.com",
-		Settings{Rate: DefaultRate, Burst: 10, MaxConnections: DefaultMaxConnections,
-			MaxMessagesPerConnection: DefaultMaxMessagesPerConnection, Priority: DefaultPriority}}
-	if got != want {
+		withBuiltins(Settings{Rate: DefaultRate, Burst: 10, MaxConnections: DefaultMaxConnections,
+			MaxMessagesPerConnection: DefaultMaxMessagesPerConnection, Priority: DefaultPriority})}
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Config{}.Route(%q) = %+v, want %+v", "gmail.com", got, want)
 	}
 }
@@ -196,7 +278,9 @@ func TestRouteSettingsResolved(t *testing.T) {
 	c := DefaultConfig()
 	for _, d := range []string{"gmail.com", "mx.yahoo.com", "centrum.sk", "example.org", "azet.sk", "icloud.com"} {
 		s := c.Route(d).Settings
-		if s.Rate.IsZero() || s.Burst < 1 || s.MaxConnections < 1 || s.MaxMessagesPerConnection < 1 || s.Priority < 1 {
+		if s.Rate.IsZero() || s.Burst < 1 || s.MaxConnections < 1 || s.MaxMessagesPerConnection < 1 || s.Priority < 1 ||
+			s.MinRate.IsZero() || s.MaxRate.IsZero() || s.ThrottleCut == 0 || s.RecoveryStep == 0 || s.RecoveryInterval == 0 ||
+			len(s.RetrySchedule) == 0 || s.MaxAge == 0 || s.MailboxFullAttempts == 0 || s.ReviewThreshold == 0 || s.ReviewWindow == 0 {
 			t.Errorf("DefaultConfig().Route(%q).Settings = %+v, want no zero field", d, s)
 		}
 	}
@@ -430,4 +514,246 @@ func BenchmarkRoute(b *testing.B) {
 		_ = c.Route(domains[i%len(domains)])
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "routes/s")
+}
+
+// TestConfigTOMLBadDuration: a bad delay in retry_schedule fails the
+// decoding with the key and the line.
+func TestConfigTOMLBadDuration(t *testing.T) {
+	var f file
+	_, err := toml.Decode("[policy.providers.google]\ndomains = [\"gmail.com\"]\nretry_schedule = [\"5m\", \"soon\"]\n", &f)
+	if err == nil || !strings.Contains(err.Error(), "policy.providers.google.retry_schedule") || !strings.Contains(err.Error(), "line 3") {
+		t.Errorf("toml.Decode(retry_schedule = [\"5m\", \"soon\"]) = %v, want an error naming policy.providers.google.retry_schedule at line 3", err)
+	}
+}
+
+// TestRouteFeedbackSettings: every feedback field inherits on its own,
+// domain -> provider -> default -> built-in; the built-in bounds follow
+// the resolved rate.
+func TestRouteFeedbackSettings(t *testing.T) {
+	c := Config{
+		Default: Settings{ThrottleCut: 0.7, MaxAge: Duration(time.Hour), ReviewWindow: 100},
+		Providers: map[string]Provider{
+			"google": {Settings: Settings{Rate: perSec(20), MinRate: perSec(4), RecoveryStep: 0.3,
+				RetrySchedule: mins(1, 2), ReviewThreshold: 0.2}, Domains: []string{"gmail.com", "googlemail.com"}},
+			"slow": {Settings: Settings{Rate: Rate{N: 0.2, Per: time.Hour}}, Domains: []string{"slow.example"}},
+		},
+		Domains: map[string]Settings{
+			"googlemail.com": {Rate: perSec(8), MaxRate: perSec(9), MailboxFullAttempts: 5, RecoveryInterval: Duration(time.Minute)},
+			"x.example":      {Rate: perSec(3)},
+		},
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate() = %v, want nil", err)
+	}
+	tests := []struct {
+		domain string
+		want   Settings
+	}{
+		{"gmail.com", withBuiltins(Settings{Rate: perSec(20), Burst: 20, MaxConnections: 4, MaxMessagesPerConnection: 100, Priority: 1,
+			MinRate: perSec(4), MaxRate: perSec(40), ThrottleCut: 0.7, RecoveryStep: 0.3, RetrySchedule: mins(1, 2),
+			MaxAge: Duration(time.Hour), ReviewThreshold: 0.2, ReviewWindow: 100})},
+		// The domain entry's own rate and max_rate; min_rate, step and
+		// schedule from the provider; cut and max_age from the default.
+		{"googlemail.com", withBuiltins(Settings{Rate: perSec(8), Burst: 8, MaxConnections: 4, MaxMessagesPerConnection: 100, Priority: 1,
+			MinRate: perSec(4), MaxRate: perSec(9), ThrottleCut: 0.7, RecoveryStep: 0.3, RecoveryInterval: Duration(time.Minute),
+			RetrySchedule: mins(1, 2), MaxAge: Duration(time.Hour), MailboxFullAttempts: 5, ReviewThreshold: 0.2, ReviewWindow: 100})},
+		// Built-in bounds from the domain's own rate.
+		{"x.example", withBuiltins(Settings{Rate: perSec(3), Burst: 3, MaxConnections: 4, MaxMessagesPerConnection: 100, Priority: 1,
+			MinRate: perSec(0.3), MaxRate: perSec(6), ThrottleCut: 0.7, MaxAge: Duration(time.Hour), ReviewWindow: 100})},
+		{"example.org", withBuiltins(Settings{Rate: DefaultRate, Burst: 10, MaxConnections: 4, MaxMessagesPerConnection: 100, Priority: 1,
+			ThrottleCut: 0.7, MaxAge: Duration(time.Hour), ReviewWindow: 100})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.domain, func(t *testing.T) {
+			if got := c.Route(tt.domain).Settings; !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Route(%q).Settings = %+v, want %+v", tt.domain, got, tt.want)
+			}
+		})
+	}
+	// 0.2/h / 10 would be slower than one message a day: the floor is one
+	// message every MaxRateInterval.
+	got := c.Route("slow.example").Settings
+	if iv := got.MinRate.Interval(); iv != MaxRateInterval || got.MinRate.check() != nil {
+		t.Errorf("Route(slow.example).Settings.MinRate = %v (one every %v), want one every %v", got.MinRate, iv, MaxRateInterval)
+	}
+}
+
+func TestDefaultBounds(t *testing.T) {
+	tests := []struct {
+		name           string
+		rate, min, max Rate
+	}{
+		{"plain", perSec(10), perSec(1), perSec(20)},
+		{"per minute", Rate{30, time.Minute}, Rate{3, time.Minute}, Rate{60, time.Minute}},
+		{"floor", Rate{N: 0.2, Per: time.Hour}, Rate{N: 1.0 / 24, Per: time.Hour}, Rate{N: 0.4, Per: time.Hour}},
+		{"slowest", Rate{N: 1.0 / 24, Per: time.Hour}, Rate{N: 1.0 / 24, Per: time.Hour}, Rate{N: 2.0 / 24, Per: time.Hour}},
+		{"ceiling", perSec(MaxRatePerSecond), perSec(MaxRatePerSecond / 10), perSec(MaxRatePerSecond)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := defaultMinRate(tt.rate); got != tt.min {
+				t.Errorf("defaultMinRate(%v) = %v, want %v", tt.rate, got, tt.min)
+			}
+			if got := defaultMaxRate(tt.rate); got != tt.max {
+				t.Errorf("defaultMaxRate(%v) = %v, want %v", tt.rate, got, tt.max)
+			}
+		})
+	}
+}
+
+// TestRouteScheduleShared: Route does not copy the schedule (it allocates
+// only the key); Merge and DefaultRetrySchedule do.
+func TestRouteScheduleShared(t *testing.T) {
+	s := DefaultRetrySchedule()
+	s[0] = 1
+	if got := (Config{}).Route("a.example").Settings.RetrySchedule; !reflect.DeepEqual(got, mins(5, 15, 60, 240)) {
+		t.Errorf("Config{}.Route(a.example).Settings.RetrySchedule = %v after modifying DefaultRetrySchedule(), want 5m 15m 1h 4h", got)
+	}
+	c := DefaultConfig()
+	if n := testing.AllocsPerRun(100, func() { _ = c.Route("gmail.com") }); n > 1 {
+		t.Errorf("Route allocations = %v, want <= 1 (the key)", n)
+	}
+}
+
+func TestValidateFeedback(t *testing.T) {
+	prov := func(s Settings, domains ...string) Provider { return Provider{Settings: s, Domains: domains} }
+	tests := []struct {
+		name    string
+		c       Config
+		wantErr []string // each must appear
+	}{
+		{"all set", Config{Default: Settings{Rate: perSec(10), MinRate: perSec(10), MaxRate: perSec(10), ThrottleCut: 0.99,
+			RecoveryStep: 1, RecoveryInterval: Duration(time.Second), RetrySchedule: mins(1), MaxAge: Duration(time.Minute),
+			MailboxFullAttempts: 1, ReviewThreshold: 1, ReviewWindow: MaxReviewWindow}}, nil},
+		{"bad min_rate", Config{Default: Settings{MinRate: Rate{N: -1, Per: time.Second}}},
+			[]string{"policy.default.min_rate: must be > 0"}},
+		{"bad max_rate", Config{Default: Settings{MaxRate: Rate{N: 1, Per: 2 * time.Second}}},
+			[]string{"policy.default.max_rate: period"}},
+		{"min above rate", Config{Providers: map[string]Provider{"google": prov(Settings{Rate: perSec(5), MinRate: perSec(6)}, "gmail.com")}},
+			[]string{"policy.providers.google.min_rate: 6/s is above the rate 5/s; want min_rate <= rate"}},
+		{"max below inherited rate", Config{Default: Settings{Rate: perSec(5)}, Domains: map[string]Settings{"a.example": {MaxRate: perSec(4)}}},
+			[]string{`policy.domains."a.example".max_rate: 4/s is below the rate 5/s (inherited); want rate <= max_rate`}},
+		{"rate below inherited min", Config{Default: Settings{MinRate: perSec(3)},
+			Providers: map[string]Provider{"azet": prov(Settings{Rate: perSec(2)}, "azet.sk")}},
+			[]string{"policy.providers.azet.rate: 2/s is below min_rate 3/s (inherited); want min_rate <= rate"}},
+		{"rate above inherited max", Config{Providers: map[string]Provider{"google": prov(Settings{MaxRate: perSec(20)}, "gmail.com")},
+			Domains: map[string]Settings{"gmail.com": {Rate: perSec(25)}}},
+			[]string{`policy.domains."gmail.com".rate: 25/s is above max_rate 20/s (inherited); want rate <= max_rate`}},
+		{"default max below built-in rate", Config{Default: Settings{MaxRate: perSec(8)}},
+			[]string{"policy.default.max_rate: 8/s is below the rate 10/s (inherited)"}},
+		{"equal in other units", Config{Default: Settings{Rate: Rate{60, time.Minute}, MinRate: perSec(1), MaxRate: Rate{3600, time.Hour}}}, nil},
+		{"throttle_cut 1", Config{Default: Settings{ThrottleCut: 1}},
+			[]string{"policy.default.throttle_cut: 1 must be > 0 and < 1"}},
+		{"throttle_cut negative", Config{Providers: map[string]Provider{"google": prov(Settings{ThrottleCut: -0.5}, "gmail.com")}},
+			[]string{"policy.providers.google.throttle_cut: -0.5 must be > 0 and < 1"}},
+		{"recovery_step above 1", Config{Domains: map[string]Settings{"a.example": {RecoveryStep: 1.5}}},
+			[]string{`policy.domains."a.example".recovery_step: 1.5 must be > 0 and <= 1`}},
+		{"recovery_interval short", Config{Default: Settings{RecoveryInterval: Duration(500 * time.Millisecond)}},
+			[]string{"policy.default.recovery_interval: 500ms must be >= 1s"}},
+		{"recovery_interval negative", Config{Default: Settings{RecoveryInterval: Duration(-time.Second)}},
+			[]string{"policy.default.recovery_interval: -1s"}},
+		{"empty schedule", Config{Providers: map[string]Provider{"google": prov(Settings{RetrySchedule: []Duration{}}, "gmail.com")}},
+			[]string{"policy.providers.google.retry_schedule: list at least one delay"}},
+		{"zero delay", Config{Default: Settings{RetrySchedule: []Duration{Duration(time.Minute), 0}}},
+			[]string{"policy.default.retry_schedule[1]: 0s must be > 0"}},
+		{"negative max_age", Config{Default: Settings{MaxAge: Duration(-time.Hour)}},
+			[]string{"policy.default.max_age: -1h0m0s must be > 0"}},
+		{"negative attempts", Config{Domains: map[string]Settings{"a.example": {MailboxFullAttempts: -1}}},
+			[]string{`policy.domains."a.example".mailbox_full_attempts: -1 must be >= 1`}},
+		{"review_threshold above 1", Config{Default: Settings{ReviewThreshold: 5}},
+			[]string{"policy.default.review_threshold: 5 must be > 0 and <= 1"}},
+		{"review_threshold on domain", Config{Domains: map[string]Settings{"a.example": {ReviewThreshold: 0.1}}},
+			[]string{`policy.domains."a.example".review_threshold: a domain has no queue of its own`}},
+		{"review_window too big", Config{Providers: map[string]Provider{"google": prov(Settings{ReviewWindow: MaxReviewWindow + 1}, "gmail.com")}},
+			[]string{"policy.providers.google.review_window: 100001 must be >= 1 and <= 100000"}},
+		{"review_window negative", Config{Default: Settings{ReviewWindow: -1}},
+			[]string{"policy.default.review_window: -1"}},
+		{"review_window on domain", Config{Domains: map[string]Settings{"a.example": {ReviewWindow: 10}}},
+			[]string{`policy.domains."a.example".review_window: a domain has no queue of its own`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.c.Validate()
+			if (err != nil) != (len(tt.wantErr) > 0) {
+				t.Fatalf("Validate() = %v, want errors %q", err, tt.wantErr)
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Validate() = %v, want it to contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestValidateBoundsOnce: an inconsistent bound is reported once, at the
+// level that sets it, not again at every level inheriting it.
+func TestValidateBoundsOnce(t *testing.T) {
+	c := Config{
+		Providers: map[string]Provider{"google": {Settings: Settings{MaxRate: perSec(5)}, Domains: []string{"gmail.com"}}},
+		Domains:   map[string]Settings{"gmail.com": {MaxConnections: 2}, "mx.gmail.com": {Burst: 3}},
+	}
+	err := c.Validate()
+	var joined interface{ Unwrap() []error }
+	if !errors.As(err, &joined) || len(joined.Unwrap()) != 1 || !strings.Contains(err.Error(), "policy.providers.google.max_rate") {
+		t.Errorf("Validate() = %v, want exactly one error, naming policy.providers.google.max_rate", err)
+	}
+}
+
+func TestMergeFeedback(t *testing.T) {
+	base := DefaultConfig()
+	over := Config{
+		Default: Settings{ThrottleCut: 0.8},
+		Providers: map[string]Provider{
+			"google": {Settings: Settings{MinRate: perSec(2), RetrySchedule: mins(2, 4), ReviewThreshold: 0.01}},
+		},
+		Domains: map[string]Settings{"centrum.sk": {MaxRate: perSec(3), MailboxFullAttempts: 1}},
+	}
+	m := base.Merge(over)
+	if err := m.Validate(); err != nil {
+		t.Fatalf("merged Validate() = %v, want nil", err)
+	}
+	tests := []struct {
+		name string
+		got  any
+		want any
+	}{
+		{"default field set", m.Default.ThrottleCut, 0.8},
+		{"default field kept", m.Default.RecoveryStep, float64(DefaultRecoveryStep)},
+		{"default schedule kept", m.Default.RetrySchedule, DefaultRetrySchedule()},
+		{"provider schedule", m.Providers["google"].RetrySchedule, mins(2, 4)},
+		{"provider min", m.Providers["google"].MinRate, perSec(2)},
+		{"route min", m.Route("gmail.com").Settings.MinRate, perSec(2)},
+		{"route max built-in", m.Route("gmail.com").Settings.MaxRate, perSec(20)},
+		{"route cut from default", m.Route("gmail.com").Settings.ThrottleCut, 0.8},
+		{"route threshold", m.Route("gmail.com").Settings.ReviewThreshold, 0.01},
+		{"domain entry", m.Route("centrum.sk").Settings.MaxRate, perSec(3)},
+		{"domain entry attempts", m.Route("centrum.sk").Settings.MailboxFullAttempts, 1},
+		{"domain entry min from provider rate", m.Route("centrum.sk").Settings.MinRate, perSec(0.2)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !reflect.DeepEqual(tt.got, tt.want) {
+				t.Errorf("Merge: %s = %v, want %v", tt.name, tt.got, tt.want)
+			}
+		})
+	}
+	// No aliasing of schedules between the inputs and the result.
+	m.Providers["google"].RetrySchedule[0] = 1
+	m.Default.RetrySchedule[0] = 1
+	if over.Providers["google"].RetrySchedule[0] != Duration(2*time.Minute) || base.Default.RetrySchedule[0] != Duration(5*time.Minute) {
+		t.Errorf("Merge aliases a retry_schedule of its inputs")
+	}
+}
+
+func TestDefaultConfigFeedback(t *testing.T) {
+	c := DefaultConfig()
+	for _, d := range []string{"gmail.com", "hotmail.com", "centrum.sk", "example.org"} {
+		s := c.Route(d).Settings
+		want := withBuiltins(Settings{Rate: s.Rate, Burst: s.Burst, MaxConnections: s.MaxConnections,
+			MaxMessagesPerConnection: s.MaxMessagesPerConnection, Priority: s.Priority})
+		if !reflect.DeepEqual(s, want) {
+			t.Errorf("DefaultConfig().Route(%q).Settings = %+v, want the built-in feedback defaults %+v", d, s, want)
+		}
+	}
 }

@@ -26,11 +26,46 @@
 // field where set, and its domain list when the file gives one; new
 // providers and domain entries are added.
 //
+// # Feedback settings
+//
+// The same tables carry the feedback loop's settings, inherited field by
+// field like the others (a level that does not set a field takes it from
+// the next, then from the built-in default):
+//
+//	key                    built-in       rule
+//	min_rate               rate / 10      floor of the adaptive rate; <= rate
+//	max_rate               rate × 2       ceiling of the adaptive rate; >= rate
+//	throttle_cut           0.5            rate_limited multiplies the rate by it; in (0, 1)
+//	recovery_step          0.1            additive raise, a fraction of rate; in (0, 1]
+//	recovery_interval      "10s"          at most one cut and one raise per interval; >= 1s
+//	retry_schedule         ["5m", "15m", "1h", "4h"]  transient retries, the last repeats; not empty, > 0
+//	max_age                "48h"          transient retries give up after it
+//	mailbox_full_attempts  3              mailbox_full answers before the address is suppressed
+//	review_threshold       0.05           share of flagged attempts that pauses the queue; in (0, 1]
+//	review_window          500            over the queue's last N attempts; <= 100000
+//
+// The built-in min_rate and max_rate are computed from the resolved rate
+// of the route (rate / 10, but at least one message a day; rate × 2, but at
+// most MaxRatePerSecond), so they follow a domain's own rate; a min_rate or
+// max_rate set at some level is inherited like any other field. The loop
+// (package feedback) keeps each key's effective rate within [min_rate,
+// max_rate]: it starts at rate, is cut × throttle_cut on a rate_limited
+// answer (at most once per recovery_interval, never below min_rate) and
+// rises by recovery_step × rate after each recovery_interval with successes
+// and no throttling (never above max_rate). review_threshold and
+// review_window belong to a queue, so, like priority, they are errors in a
+// domain entry.
+//
 // Validate names the key of every problem ("policy.providers.google.rate:
 // ..."): a domain listed by two providers, a provider name that is not an
 // asynq queue name ([a-z0-9_-]+) or is reserved ("default"; "review", the
-// feedback issue's queue of flagged messages), a priority on a domain entry,
-// negative numbers, domains not written normalised.
+// feedback issue's queue of flagged messages), a priority, review_threshold
+// or review_window on a domain entry, negative numbers, fractions out of
+// range, an empty retry_schedule, domains not written normalised, and a
+// resolved min_rate <= rate <= max_rate that does not hold: reported at the
+// level that sets one of the three, naming the key it sets
+// ("policy.domains.\"a.example\".max_rate: 4/s is below the rate 5/s
+// (inherited)"), once, not again at every level inheriting it.
 //
 // # Routing
 //
@@ -50,7 +85,8 @@
 //
 // Settings inherit field by field: domain entry -> provider -> default ->
 // built-in (rate 10/s, max_connections 4, max_messages_per_connection 100,
-// priority 1). Burst goes with the rate: a level that sets rate but not
+// priority 1, and the feedback settings below). Route's Settings are fully
+// resolved: no field is zero. Burst goes with the rate: a level that sets rate but not
 // burst gets the rate's default burst, max(1, messages per second rounded
 // up), and not the burst of a less specific level.
 //

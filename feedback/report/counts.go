@@ -80,7 +80,20 @@ func (c *Counts) Location() *time.Location { return c.loc }
 // Counts keeps its own copy of domain, so domain may share memory with a
 // buffer that is reused after the call.
 func (c *Counts) Add(t time.Time, domain string, code int, n int64) {
-	row := c.row(t.Unix(), t)
+	c.add(c.row(t.Unix(), t), domain, code, n)
+}
+
+// AddUnix is Add for a time given in UNIX seconds (t.Unix()), the cheaper
+// form for a caller that has no time.Time at hand.
+func (c *Counts) AddUnix(sec int64, domain string, code int, n int64) {
+	row := c.lastRow
+	if sec < c.lastStart || sec >= c.lastEnd {
+		row = c.row(sec, time.Unix(sec, 0))
+	}
+	c.add(row, domain, code, n)
+}
+
+func (c *Counts) add(row *dayRow, domain string, code int, n int64) {
 	d := c.domain(domain)
 	k := c.code(code)
 	if int(d) >= len(row.cells) {

@@ -97,6 +97,11 @@ type smtpConn struct {
 	client   *smtp.Client
 	sent     int // transactions started on it
 	lastUsed time.Time
+	// dirty says the last transaction did not complete (no 250 after
+	// DATA): the next one starts with RSET. After a completed transaction
+	// MAIL follows directly (RFC 5321 3.3), saving RSET and the EHLO
+	// go-smtp repeats after it.
+	dirty bool
 }
 
 // close sends QUIT (bounded by timeout) and closes the connection.
@@ -258,18 +263,19 @@ func isLoopback(host string) bool {
 }
 
 // transact sends one message on c. reused says c carried a message
-// before (RSET first). It returns the Result, whether c may be reused, and
+// before (RSET first when that one did not complete). It returns the Result, whether c may be reused, and
 // whether the failure is a stale pooled connection's (the caller then
 // retries on a fresh one).
 func (p *Pool) transact(ctx context.Context, c *smtpConn, env Envelope, reused bool) (res Result, keep, stale bool) {
 	t := p.cfg.Timeouts
 	cl := c.client
-	if reused {
+	if reused && c.dirty {
 		cl.CommandTimeout = t.Rset
 		if err := cl.Reset(); err != nil {
 			return resultOf(ctx, StageMail, c.addr, t.Rset, err), false, ctx.Err() == nil
 		}
 	}
+	c.dirty = true
 	c.sent++
 	answered := func(stage string, timeout time.Duration, err error) (Result, bool, bool) {
 		r := resultOf(ctx, stage, c.addr, timeout, err)
@@ -314,6 +320,7 @@ func (p *Pool) transact(ctx context.Context, c *smtpConn, env Envelope, reused b
 		}
 		return answered(StageData, t.DataEnd, err)
 	}
+	c.dirty = false
 	return Result{Stage: StageData, Sent: true, Reply: okReply(resp.StatusText)}, true, false
 }
 

@@ -235,11 +235,35 @@ func TestRsetBetweenMessages(t *testing.T) {
 			t.Fatalf("Send = %+v, want sent", r)
 		}
 	}
-	if got := tr.count("RSET\r\n"); got != 2 {
-		t.Errorf("RSET commands = %d, want 2", got)
+	// Completed transactions need no RSET: MAIL follows the 250 directly.
+	if got := tr.count("RSET\r\n"); got != 0 {
+		t.Errorf("RSET commands = %d, want 0 after completed transactions", got)
 	}
 	if got := tr.count("MAIL FROM:"); got != 3 {
 		t.Errorf("MAIL commands = %d, want 3", got)
+	}
+}
+
+// TestRsetAfterRefusal reuses a connection after a refused recipient: the
+// next transaction starts with RSET and goes through.
+func TestRsetAfterRefusal(t *testing.T) {
+	w := simpleWorld(t, false, nil)
+	p := pool(t, Config{Routes: w.Routes()}, nil)
+	for i, tc := range []struct {
+		to   string
+		sent bool
+	}{{"unknown-1@azet.sk", false}, {"ok-1@azet.sk", true}, {"unknown-2@azet.sk", false}, {"ok-2@azet.sk", true}} {
+		r := p.Send(context.Background(), "k", "azet.sk", Limits{MaxConnections: 1}, env(tc.to, fmt.Sprint(i)))
+		if r.Sent != tc.sent {
+			t.Errorf("Send(%s) = %+v, want sent %v", tc.to, r, tc.sent)
+		}
+	}
+	if c := w.Stats().Providers; len(c) > 0 {
+		for name, ps := range c {
+			if ps.Connections > 1 {
+				t.Errorf("provider %s: %d connections, want the one reused", name, ps.Connections)
+			}
+		}
 	}
 }
 

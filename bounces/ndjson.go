@@ -396,13 +396,25 @@ func (q *quoteBitmap) set(s string) bool {
 		bad |= badBytes(x)
 		acc |= quoteBits(x) << (i & 63)
 	}
-	for ; i < len(s); i++ {
-		c := s[i]
-		if jsonStringStop[c] && c != '"' {
-			return false
-		}
-		if c == '"' {
-			acc |= 1 << (i & 63)
+	if i < len(s) {
+		if len(s) < 8 {
+			for ; i < len(s); i++ {
+				c := s[i]
+				if jsonStringStop[c] && c != '"' {
+					return false
+				}
+				if c == '"' {
+					acc |= 1 << (i & 63)
+				}
+			}
+		} else {
+			// The last 8 bytes, of which the first o are done: a byte
+			// flagged there either is bad or follows a bad byte (a borrow),
+			// which was flagged already.
+			o := 8 - (len(s) - i)
+			x := load64(s, len(s)-8)
+			bad |= badBytes(x) &^ (1<<(8*o) - 1)
+			acc |= quoteBits(x) >> o << (i & 63)
 		}
 	}
 	if len(s)&63 != 0 {
@@ -428,27 +440,31 @@ func badBytes(x uint64) uint64 {
 	return x | (x - swarLo*0x20) | (b-swarLo)&^b
 }
 
-// next returns the index of the first quote at or after i, or -1; n is the
-// length of the line.
-func (q *quoteBitmap) next(i, n int) int {
-	w := i >> 6
-	if w >= len(q) {
-		return -1
-	}
-	if m := q[w] >> (i & 63); m != 0 {
-		return i + bits.TrailingZeros64(m)
-	}
-	for w++; w < len(q) && w<<6 < n; w++ {
-		if q[w] != 0 {
-			return w<<6 + bits.TrailingZeros64(q[w])
+// quoteIter returns the quotes of a quoteBitmap in order.
+type quoteIter struct {
+	q *quoteBitmap
+	w int    // word of m
+	m uint64 // the quotes of word w not returned yet
+}
+
+// next returns the index of the next quote, or -1.
+func (it *quoteIter) next() int {
+	for it.m == 0 {
+		if it.w++; it.w >= len(it.q) {
+			return -1
 		}
+		it.m = it.q[it.w]
 	}
-	return -1
+	p := it.w<<6 | bits.TrailingZeros64(it.m)
+	it.m &= it.m - 1
+	return p
 }
 
 // scanPlain is scanFast for a line whose quotes q holds (see
-// quoteBitmap.set): its strings need no checking, only their end.
+// quoteBitmap.set): its strings need no checking, and each quote ends the
+// string the one before it starts.
 func (f *eventFields) scanPlain(s string, q *quoteBitmap) bool {
+	it := quoteIter{q: q, m: q[0]}
 	i := skipJSONSpace(s, 0)
 	if i >= len(s) || s[i] != '{' {
 		return false
@@ -458,22 +474,28 @@ func (f *eventFields) scanPlain(s string, q *quoteBitmap) bool {
 		return skipJSONSpace(s, i+1) == len(s)
 	}
 	for {
-		if i >= len(s) || s[i] != '"' {
+		// Between strings the line holds no quote, so the next one is
+		// the key's when the key starts at i.
+		if i >= len(s) || s[i] != '"' || it.next() != i {
 			return false
 		}
-		j := q.next(i+1, len(s))
+		j := it.next()
 		if j < 0 {
 			return false
 		}
 		key := s[i+1 : j]
-		i = skipJSONSpace(s, j+1)
-		if i >= len(s) || s[i] != ':' {
-			return false
+		if i = j + 1; i >= len(s) || s[i] != ':' {
+			if i = skipJSONSpace(s, i); i >= len(s) || s[i] != ':' {
+				return false
+			}
 		}
 		i = skipJSONSpace(s, i+1)
 		var v jsonValue
 		if i < len(s) && s[i] == '"' {
-			if j = q.next(i+1, len(s)); j < 0 {
+			if it.next() != i {
+				return false
+			}
+			if j = it.next(); j < 0 {
 				return false
 			}
 			v = jsonValue{jsonString, s[i+1 : j]}

@@ -256,14 +256,19 @@ func TestQuoteBitmap(t *testing.T) {
 		if !plain {
 			return
 		}
-		for i := 0; i <= len(s); i++ {
+		it := quoteIter{q: &q, m: q[0]}
+		for i := 0; ; i++ {
 			want := -1
 			if k := strings.IndexByte(s[i:], '"'); k >= 0 {
 				want = i + k
 			}
-			if got := q.next(i, len(s)); got != want {
-				t.Fatalf("quoteBitmap.next(%d) of %q = %d, want %d", i, s, got, want)
+			if got := it.next(); got != want {
+				t.Fatalf("quote after %d of %q = %d, want %d", i, s, got, want)
 			}
+			if want < 0 {
+				break
+			}
+			i = want
 		}
 	}
 	// Every pattern of quotes in a word, next to every other byte.
@@ -279,8 +284,11 @@ func TestQuoteBitmap(t *testing.T) {
 		}
 	}
 	for c := 0; c < 256; c++ {
-		for _, n := range []int{1, 7, 8, 9, 63, 64, 65, 130, maxPlainLine} {
-			for _, pos := range []int{0, n / 2, n - 1} {
+		for _, n := range []int{1, 7, 8, 9, 10, 15, 16, 17, 63, 64, 65, 71, 72, 73, 130, maxPlainLine} {
+			for _, pos := range []int{0, n / 2, max(n-9, 0), max(n-8, 0), max(n-7, 0), n - 2, n - 1} {
+				if pos < 0 {
+					continue
+				}
 				b := bytes.Repeat([]byte(`ab"`), n)[:n]
 				b[pos] = byte(c)
 				check(string(b))

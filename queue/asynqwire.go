@@ -10,11 +10,11 @@ import (
 )
 
 // This file writes tasks in asynq's own Redis layout so that EnqueueBatch
-// can pipeline many enqueues in one round trip (asynq.Client sends one
+// can enqueue a whole batch in one round trip (asynq.Client sends one
 // script call per task). It follows asynq v0.25.1 (internal/rdb
-// enqueueCmd, internal/base keys and the TaskMessage protobuf); the tests
-// check that asynq's Inspector and Server read what it writes, so a change
-// of asynq's layout fails them.
+// enqueueCmd, done in one script per queue here; internal/base keys; the
+// TaskMessage protobuf); the tests check that asynq's Inspector and Server
+// read what it writes, so a change of asynq's layout fails them.
 
 // asynqAllQueues is asynq's set of queue names.
 const asynqAllQueues = "asynq:queues"
@@ -24,20 +24,6 @@ const asynqAllQueues = "asynq:queues"
 // stays in one Redis Cluster slot.
 func asynqTaskKey(queue, id string) string { return "asynq:{" + queue + "}:t:" + id }
 func asynqPendingKey(queue string) string  { return "asynq:{" + queue + "}:pending" }
-
-// asynqEnqueue is asynq's enqueue script: it returns 0 when the task id
-// exists (a duplicate), 1 when enqueued.
-var asynqEnqueue = redis.NewScript(`
-if redis.call("EXISTS", KEYS[1]) == 1 then
-	return 0
-end
-redis.call("HSET", KEYS[1],
-           "msg", ARGV[1],
-           "state", "pending",
-           "pending_since", ARGV[3])
-redis.call("LPUSH", KEYS[2], ARGV[2])
-return 1
-`)
 
 // taskMessage is the part of asynq's TaskMessage an enqueue sets.
 type taskMessage struct {
@@ -86,23 +72,57 @@ func (m taskMessage) encode() []byte {
 	return b
 }
 
-// pipelineEnqueue enqueues msgs in one pipeline and reports for each
-// whether it was new (false: a task with its id exists). queues lists the
-// queues to register in asynq's set of queues.
+// asynqEnqueueMany is asynqEnqueue for many tasks of one queue in one
+// call: KEYS[1] is the queue's pending list, KEYS[2..] the tasks' keys
+// (all in the queue's hash slot); ARGV[1] the time, then per task its
+// encoded message and id. It returns one 1 (enqueued) or 0 (duplicate)
+// per task.
+var asynqEnqueueMany = redis.NewScript(`
+local out = {}
+for i = 2, #KEYS do
+	local msg, id = ARGV[2*i-2], ARGV[2*i-1]
+	if redis.call("EXISTS", KEYS[i]) == 1 then
+		out[#out+1] = 0
+	else
+		redis.call("HSET", KEYS[i], "msg", msg, "state", "pending", "pending_since", ARGV[1])
+		redis.call("LPUSH", KEYS[1], id)
+		out[#out+1] = 1
+	end
+end
+return out
+`)
+
+// pipelineEnqueue enqueues msgs in one pipeline holding one script call
+// per queue (asynq's own Client makes one call per task), and reports for
+// each whether it was new (false: a task with its id exists).
 func pipelineEnqueue(ctx context.Context, rdb redis.UniversalClient, msgs []taskMessage, now time.Time) ([]bool, error) {
 	if len(msgs) == 0 {
 		return nil, nil
 	}
-	queues := map[string]bool{}
-	cmds := make([]*redis.Cmd, len(msgs))
+	type group struct {
+		idx  []int
+		keys []string
+		args []any
+	}
+	var order []string
+	groups := map[string]*group{}
 	nano := now.UnixNano()
+	for i, m := range msgs {
+		g := groups[m.Queue]
+		if g == nil {
+			g = &group{keys: []string{asynqPendingKey(m.Queue)}, args: []any{nano}}
+			groups[m.Queue] = g
+			order = append(order, m.Queue)
+		}
+		g.idx = append(g.idx, i)
+		g.keys = append(g.keys, asynqTaskKey(m.Queue, m.ID))
+		g.args = append(g.args, m.encode(), m.ID)
+	}
+	cmds := make([]*redis.Cmd, len(order))
 	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, m := range msgs {
-			if !queues[m.Queue] {
-				queues[m.Queue] = true
-				p.SAdd(ctx, asynqAllQueues, m.Queue)
-			}
-			cmds[i] = asynqEnqueue.Eval(ctx, p, []string{asynqTaskKey(m.Queue, m.ID), asynqPendingKey(m.Queue)}, m.encode(), m.ID, nano)
+		for i, q := range order {
+			p.SAdd(ctx, asynqAllQueues, q)
+			cmds[i] = asynqEnqueueMany.Eval(ctx, p, groups[q].keys, groups[q].args...)
 		}
 		return nil
 	})
@@ -110,12 +130,14 @@ func pipelineEnqueue(ctx context.Context, rdb redis.UniversalClient, msgs []task
 		return nil, fmt.Errorf("queue: enqueue batch: %w", err)
 	}
 	out := make([]bool, len(msgs))
-	for i, c := range cmds {
-		n, err := c.Int()
-		if err != nil {
-			return nil, fmt.Errorf("queue: enqueue batch: %w", err)
+	for i, q := range order {
+		res, err := cmds[i].Int64Slice()
+		if err != nil || len(res) != len(groups[q].idx) {
+			return nil, fmt.Errorf("queue: enqueue batch: queue %s: %d answers for %d tasks: %v", q, len(res), len(groups[q].idx), err)
 		}
-		out[i] = n == 1
+		for j, k := range groups[q].idx {
+			out[k] = res[j] == 1
+		}
 	}
 	return out, nil
 }

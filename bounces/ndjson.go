@@ -370,8 +370,9 @@ func (f *eventFields) scanFast(s string) bool {
 const maxPlainLine = 1024
 
 // quoteBitmap holds a bit for each byte of a line of up to maxPlainLine
-// bytes: bit i%64 of word i/64 is set when byte i is a quote.
-type quoteBitmap [maxPlainLine / 64]uint64
+// bytes: bit i%64 of word i/64 is set when byte i is a quote, and the bit
+// of the line's length is set as a sentinel.
+type quoteBitmap [maxPlainLine/64 + 1]uint64
 
 // set fills q from s (len(s) <= maxPlainLine) and reports whether s holds
 // only bytes from 0x20 to 0x7f other than the backslash, so that every
@@ -417,9 +418,7 @@ func (q *quoteBitmap) set(s string) bool {
 			acc |= quoteBits(x) >> o << (i & 63)
 		}
 	}
-	if len(s)&63 != 0 {
-		q[len(s)>>6] = acc
-	}
+	q[len(s)>>6] = acc | 1<<(len(s)&63)
 	return bad&swarHi == 0
 }
 
@@ -440,22 +439,22 @@ func badBytes(x uint64) uint64 {
 	return x | (x - swarLo*0x20) | (b-swarLo)&^b
 }
 
-// quoteIter returns the quotes of a quoteBitmap in order.
+// quoteIter returns the quotes of a quoteBitmap in order, and then the
+// sentinel at the line's end.
 type quoteIter struct {
 	q *quoteBitmap
 	w int    // word of m
 	m uint64 // the quotes of word w not returned yet
 }
 
-// next returns the index of the next quote, or -1.
+// next returns the index of the next quote, or the length of the line
+// (the sentinel), which must be the last call.
 func (it *quoteIter) next() int {
 	for it.m == 0 {
-		if it.w++; it.w >= len(it.q) {
-			return -1
-		}
+		it.w++
 		it.m = it.q[it.w]
 	}
-	p := it.w<<6 | bits.TrailingZeros64(it.m)
+	p := it.w<<6 + bits.TrailingZeros64(it.m)
 	it.m &= it.m - 1
 	return p
 }
@@ -479,10 +478,7 @@ func (f *eventFields) scanPlain(s string, q *quoteBitmap) bool {
 		if i >= len(s) || s[i] != '"' || it.next() != i {
 			return false
 		}
-		j := it.next()
-		if j < 0 {
-			return false
-		}
+		j := it.next() // the sentinel when the key is not closed: then i > len(s) below
 		key := s[i+1 : j]
 		if i = j + 1; i >= len(s) || s[i] != ':' {
 			if i = skipJSONSpace(s, i); i >= len(s) || s[i] != ':' {
@@ -495,9 +491,7 @@ func (f *eventFields) scanPlain(s string, q *quoteBitmap) bool {
 			if it.next() != i {
 				return false
 			}
-			if j = it.next(); j < 0 {
-				return false
-			}
+			j = it.next() // the sentinel when the string is not closed: then j > len(s) below
 			v = jsonValue{jsonString, s[i+1 : j]}
 			j++
 		} else {

@@ -141,7 +141,7 @@ local changed = 0
 if op == 'cut' then
   s.throttled = now
   dirty = true
-  if true then
+  if now - (s.cut or 0) >= iv then
     r = r * cut
     if r < lo then r = lo end
     s.cut, s.changed, s.reason = now, now, 'throttled'

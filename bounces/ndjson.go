@@ -155,6 +155,7 @@ func clip(s string) string {
 // safe for concurrent use.
 type NDJSONReader struct {
 	lines lineReader
+	keys  keyOrder
 }
 
 // NewNDJSONReader returns a reader of the events in r; name is used in
@@ -208,13 +209,13 @@ func (r *NDJSONReader) NextKey() (EventKey, error) {
 		}
 		s := unsafe.String(unsafe.SliceData(line), len(line))
 		var f eventFields
-		if f.scanFast(s) {
+		if f.scanFastKeys(s, &r.keys) {
 			if k, ok := f.key(); ok {
 				return k, nil
 			}
 		}
 		// Anything unusual, valid or not, is decoded in full.
-		ev, reason := decodeEventString(s, line)
+		ev, reason := decodeEventString(s, line, nil)
 		if reason != "" {
 			return EventKey{}, r.lines.recordError("%s", reason)
 		}
@@ -244,7 +245,7 @@ func (r *NDJSONReader) next(borrow bool) (Event, error) {
 		} else {
 			s = string(line)
 		}
-		ev, reason := decodeEventString(s, line)
+		ev, reason := decodeEventString(s, line, &r.keys)
 		if reason != "" {
 			return Event{}, r.lines.recordError("%s", reason)
 		}
@@ -264,15 +265,16 @@ func DecodeEvent(b []byte) (Event, error) {
 
 // decodeEventLine decodes one line; reason is empty on success.
 func decodeEventLine(line []byte) (Event, string) {
-	return decodeEventString(string(line), line)
+	return decodeEventString(string(line), line, nil)
 }
 
 // decodeEventString decodes one line, given both as s and as line (the
 // same bytes); the event's strings share s's memory. reason, when not
-// empty, never does.
-func decodeEventString(s string, line []byte) (Event, string) {
+// empty, never does. o, when not nil, is the key order of the lines
+// before (see keyOrder).
+func decodeEventString(s string, line []byte, o *keyOrder) (Event, string) {
 	var f eventFields
-	if !f.scanFast(s) {
+	if !f.scanFastKeys(s, o) {
 		f = eventFields{}
 		if reason := f.scanSlow(line); reason != "" {
 			return Event{}, reason
@@ -308,41 +310,49 @@ type eventFields struct {
 	time, campaign, messageID, recipient, domain, code, enhanced, text, source jsonValue
 }
 
-// field returns the slot of a known key, or nil.
-func (f *eventFields) field(key string) *jsonValue {
+// fieldOf returns the slot of a known key, or noSlot.
+func fieldOf(key string) fieldSlot {
 	// By length first: each case then compares a few bytes.
 	switch len(key) {
 	case 4:
 		switch key {
 		case "time":
-			return &f.time
+			return slotTime
 		case "code":
-			return &f.code
+			return slotCode
 		case "text":
-			return &f.text
+			return slotText
 		}
 	case 6:
 		switch key {
 		case "domain":
-			return &f.domain
+			return slotDomain
 		case "source":
-			return &f.source
+			return slotSource
 		}
 	case 8:
 		switch key {
 		case "campaign":
-			return &f.campaign
+			return slotCampaign
 		case "enhanced":
-			return &f.enhanced
+			return slotEnhanced
 		}
 	case 9:
 		if key == "recipient" {
-			return &f.recipient
+			return slotRecipient
 		}
 	case 10:
 		if key == "message_id" {
-			return &f.messageID
+			return slotMessageID
 		}
+	}
+	return noSlot
+}
+
+// field returns the value of a known key, or nil.
+func (f *eventFields) field(key string) *jsonValue {
+	if k := fieldOf(key); k != noSlot {
+		return f.slot(k)
 	}
 	return nil
 }
@@ -352,118 +362,80 @@ func (f *eventFields) field(key string) *jsonValue {
 // true, false or null. It returns false for anything else, valid or not,
 // leaving the line to scanSlow. When it returns true, s is valid JSON and
 // the fields hold what encoding/json would find.
-//
-// A line of printable ASCII without backslashes (the usual line) is read by
-// scanPlain, which finds all its quotes in one pass; others by
-// scanFastGeneric, string by string.
 func (f *eventFields) scanFast(s string) bool {
-	if len(s) <= maxPlainLine {
-		var q quoteBitmap
-		if q.set(s) {
-			return f.scanPlain(s, &q)
+	return f.scanFastKeys(s, nil)
+}
+
+// fieldSlot numbers the known fields in the order of eventFields; noSlot
+// is an unknown key.
+type fieldSlot uint8
+
+const (
+	slotTime fieldSlot = iota
+	slotCampaign
+	slotMessageID
+	slotRecipient
+	slotDomain
+	slotCode
+	slotEnhanced
+	slotText
+	slotSource
+	numSlots
+	noSlot = numSlots
+)
+
+// slot returns the jsonValue of a slot below numSlots.
+func (f *eventFields) slot(k fieldSlot) *jsonValue {
+	return &(*[numSlots]jsonValue)(unsafe.Pointer(f))[k]
+}
+
+// keyPattern is `"key":` of a known key, as words compared at once.
+type keyPattern struct {
+	n      int    // length, 7 to 13
+	lo, hi uint64 // the first 8 bytes (0 for the 8th when n is 7), the last 8
+	slot   fieldSlot
+}
+
+var keyPatterns = func() (p [numSlots]keyPattern) {
+	keys := [numSlots]string{"time", "campaign", "message_id", "recipient", "domain", "code", "enhanced", "text", "source"}
+	for k, key := range keys {
+		pat := `"` + key + `":`
+		p[k] = keyPattern{n: len(pat), lo: load64(pat+"\x00", 0), slot: fieldSlot(k)}
+		if len(pat) >= 8 {
+			p[k].hi = load64(pat, len(pat)-8)
 		}
 	}
-	return f.scanFastGeneric(s)
-}
-
-// maxPlainLine is the longest line scanPlain reads.
-const maxPlainLine = 1024
-
-// quoteBitmap holds a bit for each byte of a line of up to maxPlainLine
-// bytes: bit i%64 of word i/64 is set when byte i is a quote, and the bit
-// of the line's length is set as a sentinel.
-type quoteBitmap [maxPlainLine/64 + 1]uint64
-
-// set fills q from s (len(s) <= maxPlainLine) and reports whether s holds
-// only bytes from 0x20 to 0x7f other than the backslash, so that every
-// quote of s is the start or the end of a plain string.
-func (q *quoteBitmap) set(s string) bool {
-	var bad uint64
-	i := 0
-	// 64 bytes, one word of q, at a time; the accumulators stay in
-	// registers.
-	for ; i+64 <= len(s); i += 64 {
-		w := s[i : i+64]
-		x0, x1, x2, x3 := load64(w, 0), load64(w, 8), load64(w, 16), load64(w, 24)
-		x4, x5, x6, x7 := load64(w, 32), load64(w, 40), load64(w, 48), load64(w, 56)
-		bad |= badBytes(x0) | badBytes(x1) | badBytes(x2) | badBytes(x3) |
-			badBytes(x4) | badBytes(x5) | badBytes(x6) | badBytes(x7)
-		q[i>>6] = quoteBits(x0) | quoteBits(x1)<<8 | quoteBits(x2)<<16 | quoteBits(x3)<<24 |
-			quoteBits(x4)<<32 | quoteBits(x5)<<40 | quoteBits(x6)<<48 | quoteBits(x7)<<56
-	}
-	var acc uint64
-	for ; i+8 <= len(s); i += 8 {
-		x := load64(s, i)
-		bad |= badBytes(x)
-		acc |= quoteBits(x) << (i & 63)
-	}
-	if i < len(s) {
-		if len(s) < 8 {
-			for ; i < len(s); i++ {
-				c := s[i]
-				if jsonStringStop[c] && c != '"' {
-					return false
-				}
-				if c == '"' {
-					acc |= 1 << (i & 63)
-				}
-			}
-		} else {
-			// The last 8 bytes, of which the first o are done: a byte
-			// flagged there either is bad or follows a bad byte (a borrow),
-			// which was flagged already.
-			o := 8 - (len(s) - i)
-			x := load64(s, len(s)-8)
-			bad |= badBytes(x) &^ (1<<(8*o) - 1)
-			acc |= quoteBits(x) >> o << (i & 63)
-		}
-	}
-	q[len(s)>>6] = acc | 1<<(len(s)&63)
-	return bad&swarHi == 0
-}
-
-// quoteBits returns a byte with bit k set when byte k of x is a quote.
-func quoteBits(x uint64) uint64 {
-	const seven = swarLo * 0x7f
-	y := x ^ (swarLo * '"')
-	// The high bit of each byte of y that is zero, exactly (no carry
-	// crosses bytes), gathered into one byte by the multiplication.
-	m := ^((y&seven + seven) | y) & swarHi
-	return m >> 7 * 0x0102040810204080 >> 56
-}
-
-// badBytes returns a word with a high bit set when x holds a byte below
-// 0x20, from 0x80 or a backslash (and with none set otherwise).
-func badBytes(x uint64) uint64 {
-	b := x ^ (swarLo * '\\')
-	return x | (x - swarLo*0x20) | (b-swarLo)&^b
-}
-
-// quoteIter returns the quotes of a quoteBitmap in order, and then the
-// sentinel at the line's end.
-type quoteIter struct {
-	q *quoteBitmap
-	w int    // word of m
-	m uint64 // the quotes of word w not returned yet
-}
-
-// next returns the index of the next quote, or the length of the line
-// (the sentinel), which must be the last call.
-func (it *quoteIter) next() int {
-	for it.m == 0 {
-		it.w++
-		it.m = it.q[it.w]
-	}
-	p := it.w<<6 + bits.TrailingZeros64(it.m)
-	it.m &= it.m - 1
 	return p
+}()
+
+// match reports whether s[i:] starts with the pattern. It needs 8 bytes
+// at i (a valid line has them after any key: a value and "}").
+func (p *keyPattern) match(s string, i int) bool {
+	if i+max(p.n, 8) > len(s) {
+		return false
+	}
+	x := load64(s, i)
+	if p.n < 8 {
+		x &= 1<<56 - 1 // the pattern's 8th byte is 0
+	}
+	return x == p.lo && (p.n <= 8 || load64(s, i+p.n-8) == p.hi)
 }
 
-// scanPlain is scanFast for a line whose quotes q holds (see
-// quoteBitmap.set): its strings need no checking, and each quote ends the
-// string the one before it starts.
-func (f *eventFields) scanPlain(s string, q *quoteBitmap) bool {
-	it := quoteIter{q: q, m: q[0]}
+// maxKeyOrder is the most keys a keyOrder remembers.
+const maxKeyOrder = 16
+
+// keyOrder remembers the known keys of the lines read, in order: lines of
+// one producer repeat them, so that each key of the next line is checked
+// with one comparison instead of being scanned and looked up. The zero
+// value is empty.
+type keyOrder struct {
+	n    int
+	keys [maxKeyOrder]*keyPattern
+}
+
+// scanFastKeys is scanFast; o, when not nil, is the key order of the
+// lines before, which it updates.
+func (f *eventFields) scanFastKeys(s string, o *keyOrder) bool {
 	i := skipJSONSpace(s, 0)
 	if i >= len(s) || s[i] != '{' {
 		return false
@@ -472,80 +444,44 @@ func (f *eventFields) scanPlain(s string, q *quoteBitmap) bool {
 	if i < len(s) && s[i] == '}' {
 		return skipJSONSpace(s, i+1) == len(s)
 	}
-	for {
-		// Between strings the line holds no quote, so the next one is
-		// the key's when the key starts at i.
-		if i >= len(s) || s[i] != '"' || it.next() != i {
-			return false
-		}
-		j := it.next() // the sentinel when the key is not closed: then i > len(s) below
-		key := s[i+1 : j]
-		if i = j + 1; i >= len(s) || s[i] != ':' {
-			if i = skipJSONSpace(s, i); i >= len(s) || s[i] != ':' {
-				return false
-			}
-		}
-		i = skipJSONSpace(s, i+1)
-		var v jsonValue
-		if i < len(s) && s[i] == '"' {
-			if it.next() != i {
-				return false
-			}
-			j = it.next() // the sentinel when the string is not closed: then j > len(s) below
-			v = jsonValue{jsonString, s[i+1 : j]}
-			j++
+	for k := 0; ; k++ {
+		var p *jsonValue
+		if o != nil && k < o.n && o.keys[k].match(s, i) {
+			// `"key":` as in the lines before.
+			p = f.slot(o.keys[k].slot)
+			i += o.keys[k].n
 		} else {
-			var ok bool
-			if v, j, ok = fastJSONValue(s, i); !ok {
+			if i >= len(s) || s[i] != '"' {
 				return false
 			}
+			key, j, ok := fastJSONString(s, i)
+			if !ok {
+				return false
+			}
+			i = skipJSONSpace(s, j)
+			if i >= len(s) || s[i] != ':' {
+				return false
+			}
+			i++
+			slot := fieldOf(key)
+			if slot != noSlot {
+				p = f.slot(slot)
+			}
+			if o != nil && k < maxKeyOrder && k <= o.n {
+				if slot != noSlot && j == i-1 { // `"key":` with no space
+					o.keys[k] = &keyPatterns[slot]
+					o.n = k + 1
+				} else {
+					o.n = k
+				}
+			}
 		}
-		if p := f.field(key); p != nil {
-			*p = v
-		}
-		i = skipJSONSpace(s, j)
-		if i >= len(s) {
-			return false
-		}
-		switch s[i] {
-		case ',':
-			i = skipJSONSpace(s, i+1)
-		case '}':
-			return skipJSONSpace(s, i+1) == len(s)
-		default:
-			return false
-		}
-	}
-}
-
-// scanFastGeneric is scanFast for any line.
-func (f *eventFields) scanFastGeneric(s string) bool {
-	i := skipJSONSpace(s, 0)
-	if i >= len(s) || s[i] != '{' {
-		return false
-	}
-	i = skipJSONSpace(s, i+1)
-	if i < len(s) && s[i] == '}' {
-		return skipJSONSpace(s, i+1) == len(s)
-	}
-	for {
-		if i >= len(s) || s[i] != '"' {
-			return false
-		}
-		key, j, ok := fastJSONString(s, i)
-		if !ok {
-			return false
-		}
-		i = skipJSONSpace(s, j)
-		if i >= len(s) || s[i] != ':' {
-			return false
-		}
-		i = skipJSONSpace(s, i+1)
+		i = skipJSONSpace(s, i)
 		v, j, ok := fastJSONValue(s, i)
 		if !ok {
 			return false
 		}
-		if p := f.field(key); p != nil {
+		if p != nil {
 			*p = v
 		}
 		i = skipJSONSpace(s, j)

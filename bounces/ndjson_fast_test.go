@@ -238,61 +238,70 @@ func FuzzParseRFC3339Z(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) { checkRFC3339Z(t, s) })
 }
 
-func TestQuoteBitmap(t *testing.T) {
-	check := func(s string) {
-		t.Helper()
-		var q quoteBitmap
-		plain := q.set(s)
-		wantPlain := true
-		for i := 0; i < len(s); i++ {
-			c := s[i]
-			if c != '"' && jsonStringStop[c] {
-				wantPlain = false
-			}
+func TestFieldSlots(t *testing.T) {
+	var f eventFields
+	for _, tt := range []struct {
+		key  string
+		want *jsonValue
+	}{
+		{"time", &f.time}, {"campaign", &f.campaign}, {"message_id", &f.messageID},
+		{"recipient", &f.recipient}, {"domain", &f.domain}, {"code", &f.code},
+		{"enhanced", &f.enhanced}, {"text", &f.text}, {"source", &f.source},
+		{"Time", nil}, {"other", nil}, {"", nil},
+	} {
+		if got := f.field(tt.key); got != tt.want {
+			t.Errorf("field(%q) = %p, want %p", tt.key, got, tt.want)
 		}
-		if plain != wantPlain {
-			t.Fatalf("quoteBitmap.set(%q) = %v, want %v", s, plain, wantPlain)
-		}
-		if !plain {
-			return
-		}
-		it := quoteIter{q: &q, m: q[0]}
-		for i := 0; ; i++ {
-			want := -1
-			if k := strings.IndexByte(s[i:], '"'); k >= 0 {
-				want = i + k
-			}
-			if got := it.next(); got != want {
-				t.Fatalf("quote after %d of %q = %d, want %d", i, s, got, want)
-			}
-			if want < 0 {
-				break
-			}
-			i = want
+		if k := fieldOf(tt.key); k != noSlot && keyPatterns[k].n != len(tt.key)+3 {
+			t.Errorf("keyPatterns[fieldOf(%q)].n = %d, want %d", tt.key, keyPatterns[k].n, len(tt.key)+3)
 		}
 	}
-	// Every pattern of quotes in a word, next to every other byte.
-	for p := 0; p < 256; p++ {
-		for _, other := range []byte{'a', '#', '!', ' ', '\x7f', '\x1f', '\\', 0x80, 0xff} {
-			b := bytes.Repeat([]byte{other}, 19)
-			for k := 0; k < 8; k++ {
-				if p&(1<<k) != 0 {
-					b[k+3] = '"'
-				}
-			}
-			check(string(b))
+}
+
+// checkKeyOrder checks that scanning lines with a shared keyOrder, as the
+// reader does, reads each line as scanning it alone.
+func checkKeyOrder(t testing.TB, lines [][]byte) {
+	t.Helper()
+	var o keyOrder
+	for _, line := range lines {
+		var got, want eventFields
+		gotOK := got.scanFastKeys(string(line), &o)
+		wantOK := want.scanFast(string(line))
+		if gotOK != wantOK || gotOK && got != want {
+			t.Fatalf("scanFastKeys(%q) after %d keys = %v, %+v; alone %v, %+v", line, o.n, gotOK, got, wantOK, want)
 		}
 	}
-	for c := 0; c < 256; c++ {
-		for _, n := range []int{1, 7, 8, 9, 10, 15, 16, 17, 63, 64, 65, 71, 72, 73, 130, maxPlainLine} {
-			for _, pos := range []int{0, n / 2, max(n-9, 0), max(n-8, 0), max(n-7, 0), n - 2, n - 1} {
-				if pos < 0 {
-					continue
-				}
-				b := bytes.Repeat([]byte(`ab"`), n)[:n]
-				b[pos] = byte(c)
-				check(string(b))
+}
+
+func TestKeyOrder(t *testing.T) {
+	lines := bytes.Split([]byte(strings.Join(keyCases, "\n")+"\n"+string(benchNDJSONLines(50))), []byte("\n"))
+	for _, tt := range []struct {
+		name  string
+		lines [][]byte
+	}{
+		{"cases", lines},
+		{"each case after a bench line", func() (out [][]byte) {
+			for _, l := range lines {
+				out = append(out, lines[len(lines)-2], l)
 			}
-		}
+			return out
+		}()},
+		{"near patterns", [][]byte{
+			[]byte(`{"time":"2018-05-17T08:03:11Z","code":250,"recipient":"a@x.cz"}`),
+			[]byte(`{"time":"2018-05-17T08:03:11Z","cod":250,"recipient":"a@x.cz"}`),
+			[]byte(`{"timex":"2018-05-17T08:03:11Z","code":250,"recipient":"a@x.cz"}`),
+			[]byte(`{"time" :"2018-05-17T08:03:11Z","code":250,"recipient":"a@x.cz"}`),
+			[]byte(`{"time":"2018-05-17T08:03:11Z","code":250,"recipient":"a@x.cz"}`),
+			[]byte(`{"time":"2018-05-17T08:03:11Z","code":250,"recipient":`),
+			[]byte(`{"time":"2018-05-17T08:03:11Z","code":250,"recipient"`),
+			[]byte(`{"time":"2018-05-17T08:03:11Z","code":`),
+			[]byte(`{"time":"2018-05-17T08:03:11Z","code"`),
+			[]byte(`{"time":`),
+			[]byte(`{"time":1,"code":250,"x":1,"recipient":"a@x.cz"}`),
+			[]byte(`{"time":1,"code":250,"recipient":"a@x.cz"}`),
+			[]byte(`{"time":1,"code":250,"recipient":"a@x.cz","recipient":"b@y.cz"}`),
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) { checkKeyOrder(t, tt.lines) })
 	}
 }

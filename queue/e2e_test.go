@@ -27,6 +27,17 @@ func TestMain(m *testing.M) { os.Exit(redistest.Run(m)) }
 // testStack builds a stack on its own Redis database, sending to world.
 func testStack(t *testing.T, rdb *redis.Client, world *smtpsim.World, pol policy.Config, q Config) *Stack {
 	t.Helper()
+	return newTestStack(t, rdb, world, pol, q, func(n int, err error, tk *asynq.Task) time.Duration {
+		if !IsFailure(err) {
+			return RetryDelay(n, err, tk)
+		}
+		return 50 * time.Millisecond
+	})
+}
+
+// newTestStack is testStack with the retry delay given (nil: RetryDelay).
+func newTestStack(t *testing.T, rdb *redis.Client, world *smtpsim.World, pol policy.Config, q Config, retry asynq.RetryDelayFunc) *Stack {
+	t.Helper()
 	cl, err := bounces.NewClassifier()
 	if err != nil {
 		t.Fatal(err)
@@ -36,13 +47,8 @@ func testStack(t *testing.T, rdb *redis.Client, world *smtpsim.World, pol policy
 		Redis: rdb, KeyPrefix: "e2e", Queue: q, Web: WebConfig{Listen: "off"}, Policy: pol,
 		SMTP:      sender.Config{Mode: sender.ModeMX, Routes: world.Routes(), InsecureSkipVerify: true, HeloName: "bounceloop.test"},
 		Templates: compose.Default(), Classifier: cl, Resolver: noDNS{},
-		Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
-		RetryDelay: func(n int, err error, tk *asynq.Task) time.Duration {
-			if !IsFailure(err) {
-				return RetryDelay(n, err, tk)
-			}
-			return 50 * time.Millisecond
-		},
+		Log:        zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
+		RetryDelay: retry,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -187,14 +193,19 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("metrics: gmail.com attempts %d, delivered %d", attempts["gmail.com"], byClass["gmail.com"][bounces.ClassDelivered])
 	}
 
-	// The same batch again: every message is a duplicate.
+	// The same batch again: the invalid recipients are suppressed now (605),
+	// every other message is a duplicate.
 	res, err = st.Client.EnqueueBatch(ctx, msgsWithIDs(msgs, res))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range res {
-		if r.Status != StatusDuplicate {
-			t.Errorf("re-enqueue of %s: %v, want duplicate", r.ID, r.Status)
+		want := StatusDuplicate
+		if ids[r.ID].class == "invalid_recipient" {
+			want = StatusSuppressed
+		}
+		if r.Status != want {
+			t.Errorf("re-enqueue of %s: %v, want %v", ids[r.ID].to, r.Status, want)
 		}
 	}
 }

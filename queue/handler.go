@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/bounceloop/bounceloop/bounces"
@@ -32,13 +33,21 @@ var _ Sender = (*sender.Pool)(nil)
 // asynq what happened (completed with the answer as result, retried with
 // the answer as error, or archived).
 type Handler struct {
-	Config       Config // defaults applied
-	Policy       policy.Config
-	Limiter      *policy.Limiter
-	Templates    *compose.Store
-	Sender       Sender
-	Classifier   *bounces.Classifier
-	Recorder     *feedback.Recorder     // nil: no counters
+	Config     Config // defaults applied
+	Policy     policy.Config
+	Limiter    *policy.Limiter
+	Templates  *compose.Store
+	Sender     Sender
+	Classifier *bounces.Classifier
+	Recorder   *feedback.Recorder // nil: no counters
+	// Loop, when set, makes each class's action happen (see act); nil
+	// leaves failures to asynq's ordinary retry (temporary answers) or
+	// archives them (permanent ones).
+	Loop *feedback.Loop
+	// Inspector pauses a provider's queue past its review threshold.
+	Inspector *asynq.Inspector
+	// Redis is where resends and review copies are written.
+	Redis        redis.UniversalClient
 	Suppressions *feedback.Suppressions // nil: no check before sending
 	Metrics      *Metrics               // nil: none
 	Log          zerolog.Logger
@@ -107,7 +116,18 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 
 	route := h.Policy.Route(p.Domain)
-	if err := h.Limiter.Wait(ctx, route.Key, route.Settings.Rate, route.Settings.Burst, h.Config.ThrottleWait.D()); err != nil {
+	rate, burst := route.Settings.Rate, route.Settings.Burst
+	if h.Loop != nil {
+		if eff, err := h.Loop.EffectiveRate(ctx, route.Key, route.Settings); err == nil && eff != rate {
+			rate, burst = eff, eff.DefaultBurst()
+		}
+		if !p.Small && h.Templates.HasSmall(p.Template) {
+			if big, err := h.Loop.TooLarge(ctx, p.Domain); err == nil && big {
+				p.Small = true // the domain refused the full size before
+			}
+		}
+	}
+	if err := h.Limiter.Wait(ctx, route.Key, rate, burst, h.Config.ThrottleWait.D()); err != nil {
 		var te *policy.ThrottledError
 		if errors.As(err, &te) {
 			h.Metrics.throttled(route.Key)
@@ -133,12 +153,21 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	log = log.With().Str("class", d.Class.String()).Int("code", res.Reply.Code).Str("rule", d.Rule).Logger()
 	if res.Sent {
 		log.Debug().Msg("delivered")
+		if h.Loop != nil {
+			h.outcome(ctx, route, false, log)
+			if err := h.Loop.Delivered(ctx, route.Key, route.Settings); err != nil {
+				log.Warn().Err(err).Msg("feedback: record the delivery")
+			}
+		}
 		if w := t.ResultWriter(); w != nil {
 			_, _ = w.Write([]byte(res.Reply.Text))
 		}
 		return nil
 	}
 	se := &SendError{Reply: res.Reply, Diagnosis: d}
+	if h.Loop != nil {
+		return h.act(ctx, t, p, route, se, log)
+	}
 	if !se.Temporary() {
 		log.Info().Str("stage", res.Stage).Msg("permanent failure")
 		return fmt.Errorf("%w: %w", se, asynq.SkipRetry)

@@ -23,6 +23,7 @@ type Metrics struct {
 	attempts  map[string]uint64
 	answers   map[domainClass]uint64
 	throttles map[string]uint64
+	pauses    map[string]uint64
 }
 
 type domainClass struct {
@@ -32,7 +33,7 @@ type domainClass struct {
 
 // NewMetrics returns empty metrics.
 func NewMetrics() *Metrics {
-	return &Metrics{attempts: map[string]uint64{}, answers: map[domainClass]uint64{}, throttles: map[string]uint64{}}
+	return &Metrics{attempts: map[string]uint64{}, answers: map[domainClass]uint64{}, throttles: map[string]uint64{}, pauses: map[string]uint64{}}
 }
 
 func (m *Metrics) answer(domain string, c bounces.Class) {
@@ -54,6 +55,15 @@ func (m *Metrics) throttled(key string) {
 	}
 	m.mu.Lock()
 	m.throttles[key]++
+	m.mu.Unlock()
+}
+
+func (m *Metrics) paused(queue string) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	m.pauses[queue]++
 	m.mu.Unlock()
 }
 
@@ -143,6 +153,15 @@ func writeMetrics(w io.Writer, m *Metrics, insp *asynq.Inspector, rates RateFunc
 		ew.printf("# HELP bounceloop_throttled_total Sends given back to the queue because the rate key had no slot.\n# TYPE bounceloop_throttled_total counter\n")
 		for _, k := range keys {
 			ew.printf("bounceloop_throttled_total{key=%s} %d\n", strconv.Quote(k), m.throttles[k])
+		}
+		qs := make([]string, 0, len(m.pauses))
+		for q := range m.pauses {
+			qs = append(qs, q)
+		}
+		sort.Strings(qs)
+		ew.printf("# HELP bounceloop_review_pauses_total Times a queue was paused past its review threshold (alert).\n# TYPE bounceloop_review_pauses_total counter\n")
+		for _, q := range qs {
+			ew.printf("bounceloop_review_pauses_total{queue=%s} %d\n", strconv.Quote(q), m.pauses[q])
 		}
 		m.mu.Unlock()
 	}

@@ -89,6 +89,10 @@ func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
 	if errors.As(err, &te) {
 		return te.RetryIn + jitter(te.RetryIn/10+10*time.Millisecond)
 	}
+	var ra *retryAfter
+	if errors.As(err, &ra) {
+		return ra.in + jitter(ra.in/10+10*time.Millisecond)
+	}
 	return asynq.DefaultRetryDelayFunc(n, err, t)
 }
 

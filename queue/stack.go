@@ -58,6 +58,7 @@ type Stack struct {
 	Recorder     *feedback.Recorder
 	Suppressions *feedback.Suppressions
 	Metrics      *Metrics
+	Loop         *feedback.Loop
 	Policy       policy.Config // effective (built-ins applied)
 
 	cancel   context.CancelFunc
@@ -90,10 +91,13 @@ func NewStack(sc StackConfig) (*Stack, error) {
 	if sc.SingleProcess {
 		limiter = policy.NewLocalLimiter()
 	}
+	loop := feedback.NewLoop(sc.Redis, keys, nil)
+	insp := asynq.NewInspectorFromRedisClient(sc.Redis)
 	h := &Handler{
 		Config: q, Policy: pol, Limiter: limiter, Templates: sc.Templates,
 		Sender: pool, Classifier: sc.Classifier, Recorder: rec, Suppressions: sup, Metrics: metrics,
 		Log: sc.Log.With().Str("component", "worker").Logger(), HashKey: hashKey,
+		Loop: loop, Inspector: insp, Redis: sc.Redis,
 	}
 	client := NewClient(sc.Redis, ClientOptions{Config: q, Policy: pol, Templates: sc.Templates, Suppressions: sup, Recorder: rec})
 	rates := func() map[string]float64 {
@@ -104,13 +108,22 @@ func NewStack(sc StackConfig) (*Stack, error) {
 		for d := range pol.Domains {
 			out["domain:"+d] = pol.Route(d).Settings.Rate.PerSecond()
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if states, err := loop.RateStates(ctx); err == nil {
+			for k, st := range states {
+				out[k] = st.Rate.PerSecond() // the adaptive rate where the loop changed it
+			}
+		}
 		return out
 	}
+	queues := pol.Queues()
+	queues[policy.ReviewQueue] = 1 // operators run flagged messages from it
 	srv := NewServer(ServerOptions{
-		Redis: sc.Redis, ConnOpt: sc.ConnOpt, Handler: h, Config: q, Web: web, Queues: pol.Queues(),
+		Redis: sc.Redis, ConnOpt: sc.ConnOpt, Handler: h, Config: q, Web: web, Queues: queues,
 		Log: sc.Log, Metrics: metrics, Rates: rates, RetryDelay: sc.RetryDelay,
 	})
-	return &Stack{Client: client, Handler: h, Server: srv, Pool: pool, Recorder: rec, Suppressions: sup, Metrics: metrics, Policy: pol}, nil
+	return &Stack{Client: client, Handler: h, Server: srv, Pool: pool, Recorder: rec, Suppressions: sup, Metrics: metrics, Loop: loop, Policy: pol}, nil
 }
 
 func firstDomain(ds []string, fallback string) string {
@@ -146,6 +159,7 @@ func (s *Stack) Shutdown() {
 
 func (s *Stack) stop() {
 	s.Server.Shutdown()
+	_ = s.Handler.Inspector.Close()
 	if s.cancel != nil {
 		s.cancel()
 		s.wg.Wait()

@@ -1,0 +1,185 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"go.uber.org/goleak"
+
+	"github.com/bounceloop/bounceloop/bounces"
+	"github.com/bounceloop/bounceloop/policy"
+	"github.com/bounceloop/bounceloop/policy/redistest"
+	"github.com/bounceloop/bounceloop/queue/internal/smtpsim"
+)
+
+// TestFeedbackActions sends a campaign through a real Redis and the
+// simulated world and checks each class's action: deferrals cut the rate
+// and retry without spending the retry budget, invalid and full mailboxes
+// are suppressed, too-large messages are resent small, spam blocks are
+// flagged for review and pause their provider's queue past the threshold,
+// temporary failures expire at max age.
+func TestFeedbackActions(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+	rdb := redistest.DB(t)
+	world, err := smtpsim.Start(smtpsim.Config{Seed: 1, CatchAll: "other", Providers: []smtpsim.Provider{
+		{Name: "google", Domains: []string{"gmail.com"}},
+		{Name: "centrum", Domains: []string{"centrum.sk"}},
+		{Name: "other", Domains: []string{"azet.sk", "icloud.com", "example.org"}},
+	}, Domains: map[string]smtpsim.Domain{
+		"gmail.com":  {RatePerSec: 40, Burst: 4, SizeLimit: 4096},
+		"centrum.sk": {SpamReply: "554 5.7.1 Message rejected as spam"},
+		"azet.sk":    {FullReply: "552 5.2.2 Mailbox full"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer world.Close()
+	d := func(v time.Duration) policy.Duration { return policy.Duration(v) }
+	pol := policy.Config{
+		Default: policy.Settings{RetrySchedule: []policy.Duration{d(100 * time.Millisecond)}, MaxAge: d(2 * time.Second), RecoveryInterval: d(time.Second)},
+		Providers: map[string]policy.Provider{
+			"google":  {Settings: policy.Settings{Rate: policy.Rate{N: 200, Per: time.Second}}, Domains: []string{"gmail.com", "googlemail.com"}},
+			"centrum": {Settings: policy.Settings{ReviewWindow: 4, ReviewThreshold: 0.5}, Domains: []string{"centrum.sk", "centrum.cz", "atlas.sk"}},
+		},
+	}
+	st := newTestStack(t, rdb, world, pol, Config{Concurrency: 8, MaxRetry: 30}, nil)
+	if err := st.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Shutdown)
+
+	var msgs []Message
+	add := func(to, tpl string) {
+		msgs = append(msgs, Message{Campaign: "actions", To: to, Template: tpl, Data: map[string]any{"first_name": "Jana", "offer": "20% off"}})
+	}
+	for i := 0; i < 120; i++ {
+		add(fmt.Sprintf("ok-%d@gmail.com", i), "notice")
+	}
+	add("unknown-1@gmail.com", "notice")
+	add("big-1@gmail.com", "newsletter")
+	for i := 0; i < 4; i++ {
+		add(fmt.Sprintf("spam-%d@centrum.sk", i), "notice")
+	}
+	for i := 0; i < 3; i++ {
+		add(fmt.Sprintf("ok-%d@centrum.sk", i), "notice")
+	}
+	add("full-1@azet.sk", "notice")
+	add("tempfail-1@icloud.com", "notice")
+	ctx := context.Background()
+	res, err := st.Client.EnqueueBatch(ctx, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := map[string]string{}
+	for i, r := range res {
+		if r.Status != StatusEnqueued {
+			t.Fatalf("%s: %v %s", msgs[i].To, r.Status, r.Reason)
+		}
+		id[msgs[i].To] = r.ID
+	}
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	defer insp.Close()
+	waitSettled(t, insp, 60*time.Second)
+
+	states := finalStates(t, insp)
+	expect := func(to, prefix string) {
+		t.Helper()
+		if got := states[id[to]]; !strings.HasPrefix(got, prefix) {
+			t.Errorf("%s: %q, want it to start with %q", to, got, prefix)
+		}
+	}
+	// Deferrals: every gmail message delivered, none spent its retry budget, the rate was cut.
+	_, byClass := st.Metrics.Snapshot()
+	if byClass["gmail.com"][bounces.ClassRateLimited] == 0 {
+		t.Error("gmail.com never deferred: the world's capacity is not below the configured rate")
+	}
+	for i := 0; i < 120; i++ {
+		to := fmt.Sprintf("ok-%d@gmail.com", i)
+		expect(to, "completed")
+		if info, err := insp.GetTaskInfo("google", id[to]); err == nil && info.Retried != 0 {
+			t.Errorf("%s: retried %d times: throttling spent its retry budget", to, info.Retried)
+		}
+	}
+	rates, err := st.Loop.RateStates(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := rates["provider:google"].Rate.PerSecond(); r <= 0 || r >= 200 {
+		t.Errorf("google's adaptive rate = %v/s, want it cut below the configured 200/s", r)
+	}
+	// Invalid recipient: suppressed.
+	expect("unknown-1@gmail.com", "archived: suppressed: 550")
+	if _, ok, _ := st.Suppressions.Get(ctx, "unknown-1@gmail.com"); !ok {
+		t.Error("unknown-1@gmail.com is not on the suppression list")
+	}
+	// Too large: resent small, delivered small, the domain remembered.
+	small := "small." + id["big-1@gmail.com"]
+	expect("big-1@gmail.com", "archived: resent small as "+small)
+	if got := states[small]; got != "completed" || world.Accepted(small) != 1 {
+		t.Errorf("the small resend %s: %q, accepted %d times; want completed once", small, got, world.Accepted(small))
+	}
+	if big, _ := st.Loop.TooLarge(ctx, "gmail.com"); !big {
+		t.Error("gmail.com's size limit was not remembered")
+	}
+	// Spam blocks: flagged for review, the centrum queue paused past its threshold.
+	flagged := 0
+	for i := 0; i < 4; i++ {
+		to := fmt.Sprintf("spam-%d@centrum.sk", i)
+		if strings.HasPrefix(states[id[to]], "archived: flagged for review as review.") {
+			flagged++
+		}
+	}
+	if flagged == 0 {
+		t.Error("no spam block was flagged for review")
+	}
+	review, err := insp.ListArchivedTasks(policy.ReviewQueue)
+	if err != nil || len(review) != flagged {
+		t.Errorf("review queue holds %d archived tasks (%v), want %d", len(review), err, flagged)
+	}
+	for _, r := range review {
+		if !strings.Contains(r.LastErr, "554 5.7.1") {
+			t.Errorf("review task %s shows %q, want the answer", r.ID, r.LastErr)
+		}
+	}
+	if info, err := insp.GetQueueInfo("centrum"); err != nil || !info.Paused {
+		t.Errorf("centrum queue: %+v, %v; want paused past its review threshold", info, err)
+	}
+	if pauses, _ := st.Loop.Pauses(ctx); pauses["centrum"].Reason == "" {
+		t.Errorf("no reason noted for the centrum pause: %+v", pauses)
+	}
+	// Mailbox full: suppressed after the configured attempts.
+	expect("full-1@azet.sk", "archived: suppressed after 3 mailbox-full answers")
+	// Temporary failures: expired at max age with the last answer.
+	expect("tempfail-1@icloud.com", "archived: expired after")
+}
+
+// waitSettled waits until no task is active, scheduled or waiting for a
+// retry, and none is pending in a queue that is not paused.
+func waitSettled(t *testing.T, insp *asynq.Inspector, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		busy := 0
+		qs, _ := insp.Queues()
+		for _, q := range qs {
+			if info, err := insp.GetQueueInfo(q); err == nil {
+				busy += info.Active + info.Scheduled + info.Retry
+				if !info.Paused {
+					busy += info.Pending
+				}
+			}
+		}
+		if busy == 0 && len(qs) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d tasks still not settled after %v", busy, within)
+		}
+		<-time.After(100 * time.Millisecond)
+	}
+}

@@ -206,3 +206,44 @@ func (h *Handler) outcome(ctx context.Context, route policy.Route, flagged bool,
 	h.Metrics.paused(route.Queue)
 	log.Error().Str("queue", route.Queue).Str("reason", reason).Msg("ALERT: queue paused for review; resume with `bounceloop domains resume " + route.Queue + "` or in the web UI")
 }
+
+// Ingest applies a later bounce (a DSN, an ARF complaint, a webhook event,
+// an MTA log line) as the send path applies an answer: it is classified,
+// counted, and an invalid recipient or a complaint is suppressed, a
+// message_too_large remembered for its domain. Rates and review windows
+// are left to the answers of the send path, which see every attempt. The
+// event's domain must be normalised (Event.Normalize).
+func (h *Handler) Ingest(ctx context.Context, e bounces.Event) (bounces.Diagnosis, error) {
+	r := bounces.Reply{Code: e.Code, Enhanced: e.Enhanced, Text: e.Text}
+	d := h.Classifier.Classify(r, e.Domain)
+	if e.Source == bounces.SourceARF {
+		d = bounces.Diagnosis{Class: bounces.ClassComplaint, Hard: true, Rule: "arf", Explanation: "a feedback report: the recipient marked the mail as spam"}
+	}
+	at := e.Time
+	if at.IsZero() {
+		at = h.now()
+	}
+	code := e.Code
+	if code == 0 {
+		code = codeOfStatus(e.Enhanced)
+	}
+	if h.Recorder != nil && e.Domain != "" {
+		h.Recorder.Record(at, e.Domain, code)
+	}
+	h.Metrics.answer(e.Domain, d.Class)
+	if h.OnEvent != nil {
+		h.OnEvent(ctx, e, d)
+	}
+	switch {
+	case (d.Class == bounces.ClassInvalidRecipient && d.Hard || d.Class == bounces.ClassComplaint) && e.Recipient != "" && h.Suppressions != nil:
+		err := h.Suppressions.Add(ctx, e.Recipient, feedback.Suppression{Class: d.Class, Code: e.Code, Answer: e.Text, Campaign: e.Campaign, Time: at})
+		if err != nil {
+			return d, fmt.Errorf("queue: ingest: %w", err)
+		}
+	case d.Class == bounces.ClassMessageTooLarge && h.Loop != nil && e.Domain != "":
+		if err := h.Loop.RememberTooLarge(ctx, e.Domain); err != nil {
+			return d, fmt.Errorf("queue: ingest: %w", err)
+		}
+	}
+	return d, nil
+}

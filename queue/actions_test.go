@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/bounceloop/bounceloop/bounces"
+	"github.com/bounceloop/bounceloop/feedback"
 	"github.com/bounceloop/bounceloop/policy"
 	"github.com/bounceloop/bounceloop/policy/redistest"
 	"github.com/bounceloop/bounceloop/queue/internal/smtpsim"
@@ -181,5 +182,46 @@ func waitSettled(t *testing.T, insp *asynq.Inspector, within time.Duration) {
 			t.Fatalf("%d tasks still not settled after %v", busy, within)
 		}
 		<-time.After(100 * time.Millisecond)
+	}
+}
+
+func TestIngest(t *testing.T) {
+	rdb, prefix := redistest.Client(t)
+	cl, err := bounces.NewClassifier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := feedback.Keys{Prefix: prefix}
+	h := &Handler{Classifier: cl, Suppressions: feedback.NewSuppressions(rdb, keys), Loop: feedback.NewLoop(rdb, keys, nil), Metrics: NewMetrics()}
+	ctx := context.Background()
+	at := time.Date(2018, 5, 17, 8, 3, 11, 0, time.UTC)
+	tests := []struct {
+		name       string
+		e          bounces.Event
+		class      bounces.Class
+		suppressed bool
+	}{
+		{"dsn user unknown", bounces.Event{Time: at, Recipient: "jan@azet.sk", Domain: "azet.sk", Code: 550, Enhanced: "5.1.1", Text: "550 5.1.1 User unknown", Source: bounces.SourceDSN}, bounces.ClassInvalidRecipient, true},
+		{"arf complaint", bounces.Event{Time: at, Recipient: "jana@centrum.sk", Domain: "centrum.sk", Source: bounces.SourceARF}, bounces.ClassComplaint, true},
+		{"4xx user unknown stays soft", bounces.Event{Time: at, Recipient: "eva@seznam.cz", Domain: "seznam.cz", Code: 450, Enhanced: "4.1.1", Text: "450 4.1.1 user unknown", Source: bounces.SourceLog}, bounces.ClassInvalidRecipient, false},
+		{"spam block is not suppressed", bounces.Event{Time: at, Recipient: "ivo@centrum.sk", Domain: "centrum.sk", Code: 554, Enhanced: "5.7.1", Text: "554 5.7.1 Message rejected as spam", Source: bounces.SourceWebhook}, bounces.ClassSpamBlocked, false},
+		{"too large is remembered", bounces.Event{Time: at, Recipient: "big@gmail.com", Domain: "gmail.com", Code: 552, Enhanced: "5.3.4", Text: "552 5.3.4 Your message exceeded Google's message size limits.", Source: bounces.SourceDSN}, bounces.ClassMessageTooLarge, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := h.Ingest(ctx, tt.e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Class != tt.class {
+				t.Errorf("Ingest(%s) class = %v, want %v", tt.name, d.Class, tt.class)
+			}
+			if _, ok, _ := h.Suppressions.Get(ctx, tt.e.Recipient); ok != tt.suppressed {
+				t.Errorf("Ingest(%s): suppressed = %v, want %v", tt.name, ok, tt.suppressed)
+			}
+		})
+	}
+	if big, _ := h.Loop.TooLarge(ctx, "gmail.com"); !big {
+		t.Error("a 552 5.3.4 bounce did not make gmail.com known as size-limited")
 	}
 }

@@ -39,6 +39,7 @@ func borrowedEquals(t *testing.T, data []byte) {
 		t.Fatalf("Lines() = %d, want %d", r.Lines(), lines)
 	}
 	keysEqual(t, data, want, wantSkipped)
+	checkKeyOrder(t, bytes.Split(data, []byte("\n")))
 }
 
 // keysEqual checks that NextKey reads data as Next does: the keys of the

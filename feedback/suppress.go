@@ -106,3 +106,33 @@ func (s *Suppressions) Get(ctx context.Context, addr string) (Suppression, bool,
 func (s *Suppressions) Len(ctx context.Context) (int64, error) {
 	return s.rdb.HLen(ctx, s.keys.Suppressed()).Result()
 }
+
+// SuppressedAddress is one entry of the suppression list.
+type SuppressedAddress struct {
+	Address string
+	Suppression
+}
+
+// List calls fn for every suppressed address (in Redis' scan order, each
+// once unless the list changes meanwhile), stopping at fn's first error.
+// A record that cannot be read is passed with only its address.
+func (s *Suppressions) List(ctx context.Context, fn func(SuppressedAddress) error) error {
+	var cursor uint64
+	for {
+		kv, next, err := s.rdb.HScan(ctx, s.keys.Suppressed(), cursor, "", 500).Result()
+		if err != nil {
+			return fmt.Errorf("feedback: list suppressions: %w", err)
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			e := SuppressedAddress{Address: kv[i]}
+			_ = json.Unmarshal([]byte(kv[i+1]), &e.Suppression)
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		if next == 0 {
+			return nil
+		}
+		cursor = next
+	}
+}

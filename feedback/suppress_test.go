@@ -35,6 +35,13 @@ func TestSuppressions(t *testing.T) {
 	if err != nil || !ok || rec != why {
 		t.Errorf("Get = %+v, %v, %v; want %+v", rec, ok, err, why)
 	}
+	var listed []SuppressedAddress
+	if err := s.List(ctx, func(e SuppressedAddress) error { listed = append(listed, e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(listed) != 1 || listed[0].Address != "jan@azet.sk" || listed[0].Suppression != why {
+		t.Errorf("List = %+v, want the one record", listed)
+	}
 	if n, _ := s.Len(ctx); n != 1 {
 		t.Errorf("Len = %d, want 1", n)
 	}

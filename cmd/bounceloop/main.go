@@ -41,6 +41,8 @@ Commands:
   demo       send a campaign to a simulated world of SMTP servers, no setup
   serve      run the sending queue: workers, web UI, metrics
   enqueue    enqueue a campaign: one message per recipient of a CSV
+  domains    each rate key's configured and adaptive rate, pauses; "domains resume QUEUE"
+  suppressions  list|add|remove|export the suppression list
   help       show this text, or "help COMMAND" for a command's flags
 
 Flags every command takes:
@@ -76,6 +78,8 @@ func commands() []command {
 		{name: "serve", short: "run the sending queue", flags: serveCommand},
 		{name: "enqueue", short: "enqueue a campaign from a CSV", flags: enqueueCommand},
 		{name: "demo", short: "a campaign to a simulated world, no setup", flags: demoCommand},
+		{name: "domains", short: "rates and pauses of each domain; resume a queue", flags: domainsCommand},
+		{name: "suppressions", short: "list, add, remove, export the suppression list", flags: suppressionsCommand},
 	}
 }
 
@@ -115,7 +119,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	configPath := fs.String("config", os.Getenv("BOUNCELOOP_CONFIG"), "config.toml to use (default $BOUNCELOOP_CONFIG, else built-in defaults)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	runFn := cmd.flags(fs)
-	if err := fs.Parse(args[1:]); err != nil {
+	positional, err := parseInterspersed(fs, args[1:])
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
@@ -132,7 +137,28 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitUsage
 	}
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, log: log.With().Str("command", cmd.name).Logger(), cfg: cfg}
-	return runFn(ctx, e, fs.Args())
+	return runFn(ctx, e, positional)
+}
+
+// parseInterspersed parses flags anywhere among the arguments ("dsn
+// box.mbox --json"); "--" ends the flags. It returns the positional
+// arguments in order.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
 }
 
 // newLogger builds the root logger: console output when w is a terminal,

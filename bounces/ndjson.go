@@ -156,6 +156,7 @@ func clip(s string) string {
 type NDJSONReader struct {
 	lines lineReader
 	keys  keyOrder
+	day   dayCache
 }
 
 // NewNDJSONReader returns a reader of the events in r; name is used in
@@ -210,7 +211,7 @@ func (r *NDJSONReader) NextKey() (EventKey, error) {
 		s := unsafe.String(unsafe.SliceData(line), len(line))
 		var f eventFields
 		if f.scanFastKeys(s, &r.keys) {
-			if k, ok := f.key(); ok {
+			if k, ok := f.key(&r.day); ok {
 				return k, nil
 			}
 		}
@@ -768,9 +769,9 @@ func (f *eventFields) event() (Event, string) {
 // key returns the EventKey of the event that event would return, when
 // that is quick to tell: ok is false for anything unusual (a bad line
 // among them), which event must then decode.
-func (f *eventFields) key() (k EventKey, ok bool) {
+func (f *eventFields) key(day *dayCache) (k EventKey, ok bool) {
 	if f.time.kind == jsonString {
-		k.Unix, ok = rfc3339ZUnix(f.time.s)
+		k.Unix, ok = day.rfc3339ZUnix(f.time.s)
 	}
 	if !ok {
 		t, reason := eventTime(f.time)
@@ -902,6 +903,40 @@ func rfc3339ZUnix(s string) (int64, bool) {
 		return 0, false
 	}
 	return daysFromCivil(y, mo, d)*86400 + int64(h*3600+mi*60+sec), true
+}
+
+// dayCache remembers the date of the last time dayCache.rfc3339ZUnix
+// read: lines in time order repeat it. The zero value is empty.
+type dayCache struct {
+	ymd  uint64 // "YYYY-MM-" as load64 reads it
+	dd   [2]byte
+	ok   bool
+	days int64 // the day number of the date
+}
+
+// rfc3339ZUnix is rfc3339ZUnix that does not parse again the date of the
+// last time it read.
+func (c *dayCache) rfc3339ZUnix(s string) (int64, bool) {
+	if len(s) != 20 || !c.ok || load64(s, 0) != c.ymd || s[8] != c.dd[0] || s[9] != c.dd[1] {
+		sec, ok := rfc3339ZUnix(s)
+		if ok {
+			*c = dayCache{ymd: load64(s, 0), dd: [2]byte{s[8], s[9]}, ok: true, days: sec / 86400}
+		}
+		return sec, ok
+	}
+	// The date is the last one's, valid; the rest as rfc3339ZUnix.
+	if s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z' {
+		return 0, false
+	}
+	h0, h1, m0, m1, s0, s1 := s[11]-'0', s[12]-'0', s[14]-'0', s[15]-'0', s[17]-'0', s[18]-'0'
+	if h0 > 9 || h1 > 9 || m0 > 9 || m1 > 9 || s0 > 9 || s1 > 9 {
+		return 0, false
+	}
+	h, mi, sec := int(h0)*10+int(h1), int(m0)*10+int(m1), int(s0)*10+int(s1)
+	if h > 23 || mi > 59 || sec > 59 {
+		return 0, false
+	}
+	return c.days*86400 + int64(h*3600+mi*60+sec), true
 }
 
 // daysIn returns the number of days of month mo (1-12) of year y.

@@ -233,10 +233,40 @@ func checkRFC3339Z(t *testing.T, s string) {
 	}
 }
 
+func TestDayCache(t *testing.T) {
+	var c dayCache
+	for _, s := range []string{
+		"2018-05-17T08:03:11Z", "2018-05-17T08:03:12Z", "2018-05-17T23:59:59Z", "2018-05-17T24:00:00Z",
+		"2018-05-17T08:60:00Z", "2018-05-17T08:03:1xZ", "2018-05-17 08:03:11Z", "2018-05-17T08:03:11+",
+		"2018-05-18T00:00:00Z", "2018-05-31T00:00:00Z", "2018-05-32T00:00:00Z", "2018-05-32T00:00:01Z",
+		"2018-02-29T00:00:00Z", "2016-02-29T00:00:00Z", "2016-02-29T12:00:00Z", "1970-01-01T00:00:00Z",
+		"2018-05-17T08:03:11.5Z", "2018-05-17", "",
+	} {
+		got, gotOK := c.rfc3339ZUnix(s)
+		want, wantOK := rfc3339ZUnix(s)
+		if got != want || gotOK != wantOK {
+			t.Errorf("dayCache.rfc3339ZUnix(%q) = %d, %v, want %d, %v", s, got, gotOK, want, wantOK)
+		}
+		if tm, ok := parseRFC3339Z(s); ok != wantOK || ok && tm.Unix() != want {
+			t.Errorf("parseRFC3339Z(%q) = %v, %v, want UNIX %d, %v", s, tm, ok, want, wantOK)
+		}
+	}
+}
+
 func FuzzParseRFC3339Z(f *testing.F) {
 	f.Add("2018-05-17T08:03:11Z")
 	f.Add("2016-02-29T23:59:59Z")
-	f.Fuzz(func(t *testing.T, s string) { checkRFC3339Z(t, s) })
+	var c dayCache
+	f.Fuzz(func(t *testing.T, s string) {
+		checkRFC3339Z(t, s)
+		// The cache gives what a parse does, before and after s's date.
+		for range 2 {
+			got, gotOK := c.rfc3339ZUnix(s)
+			if want, wantOK := rfc3339ZUnix(s); got != want || gotOK != wantOK {
+				t.Fatalf("dayCache.rfc3339ZUnix(%q) = %d, %v, want %d, %v", s, got, gotOK, want, wantOK)
+			}
+		}
+	})
 }
 
 func TestFieldSlots(t *testing.T) {

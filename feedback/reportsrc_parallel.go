@@ -8,6 +8,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bounceloop/bounceloop/bounces"
@@ -20,6 +21,13 @@ const MinParallelSize = 4 << 20
 
 // minParallelSize is MinParallelSize; tests lower it.
 var minParallelSize int64 = MinParallelSize
+
+// A parallel read splits its input into ranges of about partSize bytes,
+// at least one and at most partsPerWorker per worker; tests lower
+// partSize.
+var partSize int64 = 16 << 20
+
+const partsPerWorker = 8
 
 // ReadOptions tune ReadSourceAt. The zero value reads with GOMAXPROCS
 // goroutines and reports no progress.
@@ -35,9 +43,11 @@ type ReadOptions struct {
 // ReadSourceAt counts the size bytes of r, a regular file or anything that
 // can be read at any offset, into c, like ReadSource. An NDJSON input of at
 // least MinParallelSize bytes is read in parallel: it is split into byte
-// ranges that start at line starts, one per worker, each range is decoded
-// by its own bounces.NDJSONReader into its own report.Counts, and the
-// Counts are merged into c in the order of the ranges. Counts, skipped
+// ranges that start at line starts (one to eight per worker, which take
+// them in turn), each range is decoded by its own bounces.NDJSONReader
+// (NextKey: only the time, domain and code of each event) into its own
+// report.Counts, and the Counts are merged into c in the order of the
+// ranges. Counts, skipped
 // records and their locations (file:line, the line numbers of the whole
 // input) are those ReadSource would give. Other formats and small inputs
 // are read sequentially with ReadSource (a Postfix log carries no year,
@@ -60,7 +70,10 @@ func ReadSourceAt(ctx context.Context, name string, r io.ReaderAt, size int64, f
 	if f != FormatNDJSON || workers < 2 || size < minParallelSize {
 		return ReadSource(ctx, name, progressReader{io.NewSectionReader(r, 0, size), opts.ProgressFunc}, f, c, year)
 	}
-	bounds, err := lineBounds(r, size, workers)
+	// More ranges than workers, taken in turn: a worker slowed down (by
+	// another process on its core) leaves more ranges to the others.
+	nparts := int(min(max(size/partSize, int64(workers)), int64(workers)*partsPerWorker))
+	bounds, err := lineBounds(r, size, nparts)
 	if err != nil {
 		return fmt.Errorf("feedback: %s: %w", name, err)
 	}
@@ -68,14 +81,23 @@ func ReadSourceAt(ctx context.Context, name string, r io.ReaderAt, size int64, f
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	for i := range parts {
+	var next atomic.Int64
+	for range min(workers, len(parts)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sec := io.NewSectionReader(r, bounds[i], bounds[i+1]-bounds[i])
-			parts[i].read(ctx, name, progressReader{sec, opts.ProgressFunc}, c.Location())
-			if parts[i].err != nil {
-				cancel()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(parts) {
+					return
+				}
+				// After an error, the ranges left fail at once with the
+				// cancellation.
+				sec := io.NewSectionReader(r, bounds[i], bounds[i+1]-bounds[i])
+				parts[i].read(ctx, name, progressReader{sec, opts.ProgressFunc}, c.Location())
+				if parts[i].err != nil {
+					cancel()
+				}
 			}
 		}()
 	}

@@ -80,21 +80,29 @@ func TestReadSourceAtParallel(t *testing.T) {
 				t.Fatal("the input has no bad lines")
 			}
 			want := reportJSON(t, seq)
-			for _, workers := range []int{1, 2, 3, 4, 7, 16} {
+			for _, c := range []struct {
+				workers  int
+				partSize int64 // 1: partsPerWorker ranges per worker
+			}{{1, 16 << 20}, {2, 16 << 20}, {3, 16 << 20}, {4, 16 << 20}, {7, 16 << 20}, {16, 16 << 20}, {2, 1}, {3, 1}, {2, int64(len(data) / 5)}} {
+				workers := c.workers
+				oldPart := partSize
+				partSize = c.partSize
 				par := report.NewCounts(time.UTC)
 				var read int64
 				opts := ReadOptions{Workers: workers, ProgressFunc: func(n int64) { read += n }}
 				if workers > 1 {
 					opts.ProgressFunc = nil // called concurrently
 				}
-				if err := ReadSourceAt(ctx, "events.ndjson", bytes.NewReader(data), int64(len(data)), FormatAuto, par, 2018, opts); err != nil {
+				err := ReadSourceAt(ctx, "events.ndjson", bytes.NewReader(data), int64(len(data)), FormatAuto, par, 2018, opts)
+				partSize = oldPart
+				if err != nil {
 					t.Fatal(err)
 				}
 				if par.SkippedTotal() != seq.SkippedTotal() {
-					t.Errorf("ReadSourceAt(workers %d) skipped %d, want %d", workers, par.SkippedTotal(), seq.SkippedTotal())
+					t.Errorf("ReadSourceAt(workers %d, part size %d) skipped %d, want %d", workers, c.partSize, par.SkippedTotal(), seq.SkippedTotal())
 				}
 				if got := reportJSON(t, par); got != want {
-					t.Errorf("ReadSourceAt(workers %d) report differs from ReadSource's:\n%s", workers, firstDiff(got, want))
+					t.Errorf("ReadSourceAt(workers %d, part size %d) report differs from ReadSource's:\n%s", workers, c.partSize, firstDiff(got, want))
 				}
 				if workers == 1 && read != int64(len(data)) {
 					t.Errorf("ReadSourceAt progress = %d bytes, want %d", read, len(data))

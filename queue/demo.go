@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -55,11 +56,16 @@ type DemoOptions struct {
 
 // DemoSummary is the demo's result; its JSON is the "demo --json" output.
 type DemoSummary struct {
-	Messages  int                    `json:"messages"`
-	Delivered int                    `json:"delivered"`
-	ByClass   map[string]int         `json:"by_class"`
-	Domains   map[string]*DemoDomain `json:"domains"`
-	DurationS float64                `json:"duration_s"`
+	Messages    int                    `json:"messages"`
+	Delivered   int                    `json:"delivered"`
+	ByClass     map[string]int         `json:"by_class"`
+	Domains     map[string]*DemoDomain `json:"domains"`
+	DurationS   float64                `json:"duration_s"`
+	Suppressed  int                    `json:"suppressed"`   // addresses on the suppression list
+	ResentSmall int                    `json:"resent_small"` // too-large messages resent with the small variant
+	Review      int                    `json:"review"`       // messages flagged for review
+	Paused      []string               `json:"paused"`       // queues paused past their review threshold
+	Rates       map[string]float64     `json:"rates"`        // domain -> final rate per second (the loop's)
 }
 
 // DemoDomain is one domain's part of a DemoSummary.
@@ -87,10 +93,10 @@ func StartDemo(rdb redis.UniversalClient, connOpt asynq.RedisConnOpt, o DemoOpti
 	wc := smtpsim.DefaultConfig(o.Seed)
 	// Capacities grow with the speed-up, so that only Gmail defers.
 	wc.Scale = o.Speedup
-	// Gmail defers above a hidden capacity: 70% of our (sped-up) rate, so
+	// Gmail defers above a hidden capacity: 40% of our (sped-up) rate, so
 	// that the demo shows the 4.2.1 deferrals of the analysis.
 	if g, ok := wc.Domains["gmail.com"]; ok {
-		g.RatePerSec = 0.7 * pol.Route("gmail.com").Settings.Rate.PerSecond() / wc.Scale
+		g.RatePerSec = 0.4 * pol.Route("gmail.com").Settings.Rate.PerSecond() / wc.Scale
 		g.Burst = 0 // the world's default: a second's worth
 		wc.Domains["gmail.com"] = g
 	}
@@ -109,9 +115,9 @@ func StartDemo(rdb redis.UniversalClient, connOpt asynq.RedisConnOpt, o DemoOpti
 		Templates: o.Templates, Classifier: o.Classifier, Log: o.Log, Resolver: refuseDNS{}, SingleProcess: o.SingleProcess,
 		RetryDelay: func(n int, err error, t *asynq.Task) time.Duration {
 			if !IsFailure(err) {
-				return RetryDelay(n, err, t)
+				return RetryDelay(n, err, t) // throttle delays are the limiter's, already sped up
 			}
-			return time.Duration(float64(asynq.DefaultRetryDelayFunc(n, err, t)) / speed)
+			return time.Duration(float64(RetryDelay(n, err, t)) / speed)
 		},
 	})
 	if err != nil {
@@ -120,6 +126,9 @@ func StartDemo(rdb redis.UniversalClient, connOpt asynq.RedisConnOpt, o DemoOpti
 	}
 	return &Demo{World: world, Stack: st, rdb: rdb}, nil
 }
+
+// demoReviewWindow is the review window of the demo's providers.
+const demoReviewWindow = 50
 
 // speedUp multiplies every rate of c by k and allows four times the
 // connections, so that compressed time does not wait on SMTP round trips.
@@ -135,6 +144,10 @@ func speedUp(c policy.Config, k float64) policy.Config {
 		return s
 	}
 	out := policy.Config{Default: mul(c.Default), Providers: map[string]policy.Provider{}, Domains: map[string]policy.Settings{}}
+	// A demo campaign is small: judge review shares on the last 50 attempts.
+	out.Default.ReviewWindow = demoReviewWindow
+	// The loop reacts at its fastest (time is compressed).
+	out.Default.RecoveryInterval = policy.Duration(policy.MinRecoveryInterval)
 	if out.Default.Rate.IsZero() {
 		out.Default.Rate = policy.Rate{N: policy.DefaultRate.N * k, Per: policy.DefaultRate.Per}
 	}
@@ -143,6 +156,12 @@ func speedUp(c policy.Config, k float64) policy.Config {
 	}
 	for name, p := range c.Providers {
 		p.Settings = mul(p.Settings)
+		if p.ReviewWindow > demoReviewWindow {
+			p.ReviewWindow = demoReviewWindow
+		}
+		if p.RecoveryInterval != 0 {
+			p.RecoveryInterval = policy.Duration(policy.MinRecoveryInterval)
+		}
 		out.Providers[name] = p
 	}
 	for d, s := range c.Domains {
@@ -218,6 +237,8 @@ func (d *Demo) Run(ctx context.Context, o DemoOptions) (DemoSummary, error) {
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	for {
+		// Messages waiting in a queue paused for review are settled: they
+		// wait for an operator.
 		busy, final := 0, 0
 		qs, err := insp.Queues()
 		if err != nil {
@@ -225,12 +246,17 @@ func (d *Demo) Run(ctx context.Context, o DemoOptions) (DemoSummary, error) {
 		}
 		for _, q := range qs {
 			if info, err := insp.GetQueueInfo(q); err == nil {
-				busy += info.Pending + info.Active + info.Scheduled + info.Retry
+				busy += info.Active + info.Scheduled + info.Retry
 				final += info.Completed + info.Archived
+				if info.Paused {
+					final += info.Pending
+				} else {
+					busy += info.Pending
+				}
 			}
 		}
 		if o.Progress != nil {
-			o.Progress(final, n)
+			o.Progress(min(final, n), n)
 		}
 		if busy == 0 && final >= n {
 			break
@@ -246,7 +272,8 @@ func (d *Demo) Run(ctx context.Context, o DemoOptions) (DemoSummary, error) {
 
 func (d *Demo) summary(n int, took time.Duration) DemoSummary {
 	attempts, byClass := d.Stack.Metrics.Snapshot()
-	s := DemoSummary{Messages: n, ByClass: map[string]int{}, Domains: map[string]*DemoDomain{}, DurationS: math.Round(took.Seconds()*10) / 10}
+	s := DemoSummary{Messages: n, ByClass: map[string]int{}, Domains: map[string]*DemoDomain{}, DurationS: math.Round(took.Seconds()*10) / 10,
+		Paused: []string{}, Rates: map[string]float64{}}
 	for dom, a := range attempts {
 		dd := &DemoDomain{Attempts: int(a), ByClass: map[string]int{}}
 		for c, k := range byClass[dom] {
@@ -260,7 +287,60 @@ func (d *Demo) summary(n int, took time.Duration) DemoSummary {
 		}
 		s.Domains[dom] = dd
 	}
+	d.loopSummary(&s)
 	return s
+}
+
+// loopSummary adds what the feedback loop did to s.
+func (d *Demo) loopSummary(s *DemoSummary) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if n, err := d.Stack.Suppressions.Len(ctx); err == nil {
+		s.Suppressed = int(n)
+	}
+	insp := asynq.NewInspectorFromRedisClient(d.rdb)
+	defer insp.Close()
+	qs, _ := insp.Queues()
+	sort.Strings(qs)
+	for _, q := range qs {
+		info, err := insp.GetQueueInfo(q)
+		if err != nil {
+			continue
+		}
+		if info.Paused {
+			s.Paused = append(s.Paused, q)
+		}
+		if q == policy.ReviewQueue {
+			s.Review = info.Archived + info.Pending + info.Completed
+			continue
+		}
+		for page := 1; ; page++ {
+			arch, err := insp.ListArchivedTasks(q, asynq.Page(page), asynq.PageSize(1000))
+			if err != nil {
+				break
+			}
+			for _, t := range arch {
+				if strings.HasPrefix(t.LastErr, ReasonResent) {
+					s.ResentSmall++
+				}
+			}
+			if len(arch) < 1000 {
+				break
+			}
+		}
+	}
+	states, err := d.Stack.Loop.RateStates(ctx)
+	if err != nil {
+		return
+	}
+	for dom := range s.Domains {
+		rt := d.Stack.Policy.Route(dom)
+		if st, ok := states[rt.Key]; ok {
+			s.Rates[dom] = math.Round(st.Rate.PerSecond()*10) / 10
+		} else {
+			s.Rates[dom] = rt.Settings.Rate.PerSecond()
+		}
+	}
 }
 
 // DomainsByAttempts returns the summary's domains by attempts, most first.

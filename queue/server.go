@@ -161,6 +161,7 @@ func (s *Server) closeHTTP() {
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", s.healthz)
+	mux.Handle("/bounces", s.webhook()) // its own HMAC check, not basic auth; 404 without a secret
 	private := http.NewServeMux()
 	private.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")

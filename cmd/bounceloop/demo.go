@@ -32,7 +32,8 @@ delivered, answers by class, effective rate.
 
 With --json the summary is one object:
   {"messages","delivered","by_class":{CLASS:N},
-   "domains":{DOMAIN:{"attempts","delivered","by_class","rate_per_s"}},"duration_s"}
+   "domains":{DOMAIN:{"attempts","delivered","by_class","rate_per_s"}},"duration_s",
+   "suppressed","resent_small","review","paused":[QUEUE],"rates":{DOMAIN:RATE_PER_S}}
 With --serve the web UI ([web] listen, default 127.0.0.1:8080/monitoring)
 stays up after the run until SIGINT.
 
@@ -135,8 +136,13 @@ func printDemo(e *env, s queue.DemoSummary) {
 		cj, _ := bounces.ParseClass(classes[j])
 		return ci < cj
 	})
-	fmt.Fprintf(e.stdout, "%d messages in %.1fs: %d delivered\n\n", s.Messages, s.DurationS, s.Delivered)
-	fmt.Fprintf(e.stdout, "%-12s %9s %9s %8s  %s\n", "domain", "attempts", "delivered", "rate/s", "answers by class")
+	fmt.Fprintf(e.stdout, "%d messages in %.1fs: %d delivered, %d suppressed, %d resent small, %d flagged for review",
+		s.Messages, s.DurationS, s.Delivered, s.Suppressed, s.ResentSmall, s.Review)
+	if len(s.Paused) > 0 {
+		fmt.Fprintf(e.stdout, "; paused for review: %s", strings.Join(s.Paused, ", "))
+	}
+	fmt.Fprint(e.stdout, "\n\n")
+	fmt.Fprintf(e.stdout, "%-12s %9s %9s %8s %9s  %s\n", "domain", "attempts", "delivered", "sent/s", "rate now", "answers by class")
 	for _, d := range s.DomainsByAttempts() {
 		dd := s.Domains[d]
 		var parts []string
@@ -145,6 +151,6 @@ func printDemo(e *env, s queue.DemoSummary) {
 				parts = append(parts, fmt.Sprintf("%s %d", c, n))
 			}
 		}
-		fmt.Fprintf(e.stdout, "%-12s %9d %9d %8.1f  %s\n", d, dd.Attempts, dd.Delivered, dd.RatePerS, strings.Join(parts, ", "))
+		fmt.Fprintf(e.stdout, "%-12s %9d %9d %8.1f %9.1f  %s\n", d, dd.Attempts, dd.Delivered, dd.RatePerS, s.Rates[d], strings.Join(parts, ", "))
 	}
 }

@@ -41,6 +41,7 @@ Commands:
   demo       send a campaign to a simulated world of SMTP servers, no setup
   serve      run the sending queue: workers, web UI, metrics
   enqueue    enqueue a campaign: one message per recipient of a CSV
+  ingest     apply later bounces (DSN/ARF mail, Maildirs, mboxes, NDJSON, Postfix logs)
   domains    each rate key's configured and adaptive rate, pauses; "domains resume QUEUE"
   suppressions  list|add|remove|export the suppression list
   help       show this text, or "help COMMAND" for a command's flags
@@ -77,6 +78,7 @@ func commands() []command {
 		{name: "report", short: "the monthly root-cause analysis", flags: reportCommand},
 		{name: "serve", short: "run the sending queue", flags: serveCommand},
 		{name: "enqueue", short: "enqueue a campaign from a CSV", flags: enqueueCommand},
+		{name: "ingest", short: "apply later bounces: DSN/ARF mail, NDJSON, Postfix logs", flags: ingestCommand},
 		{name: "demo", short: "a campaign to a simulated world, no setup", flags: demoCommand},
 		{name: "domains", short: "rates and pauses of each domain; resume a queue", flags: domainsCommand},
 		{name: "suppressions", short: "list, add, remove, export the suppression list", flags: suppressionsCommand},

@@ -39,6 +39,7 @@ type Counts struct {
 	lastDomain         string
 	lastDomainID       uint32
 	haveLastDomain     bool
+	domainCache        [64]cachedDomain // by domainHash: the domains seen last
 
 	// bucketed sources
 	buckets int64
@@ -202,11 +203,33 @@ func (r *dayRow) grow(n int) {
 	r.cells = cells
 }
 
+// cachedDomain is an entry of Counts.domainCache.
+type cachedDomain struct {
+	s  string // Counts' own copy
+	id uint32
+	ok bool // the entry is set
+}
+
+// domainHash picks the entry of Counts.domainCache for s: cheap, and
+// different for most domains of a month.
+func domainHash(s string) int {
+	h := uint(len(s))
+	if len(s) > 0 {
+		h = h*31 + uint(s[0])*7 + uint(s[len(s)-1]) + uint(s[len(s)/2])*3
+	}
+	return int(h & 63)
+}
+
 // domain returns the index of s. s may be borrowed (see
 // bounces.NDJSONReader.NextBorrowed): Counts keeps only its own copies.
 func (c *Counts) domain(s string) uint32 {
 	if c.haveLastDomain && s == c.lastDomain {
 		return c.lastDomainID
+	}
+	e := &c.domainCache[domainHash(s)]
+	if e.ok && e.s == s {
+		c.lastDomain, c.lastDomainID = e.s, e.id
+		return e.id
 	}
 	id, ok := c.domainIdx[s]
 	if !ok {
@@ -215,6 +238,7 @@ func (c *Counts) domain(s string) uint32 {
 		c.domains = append(c.domains, s)
 		c.domainIdx[s] = id
 	}
+	*e = cachedDomain{c.domains[id], id, true}
 	c.lastDomain, c.lastDomainID, c.haveLastDomain = c.domains[id], id, true
 	return id
 }

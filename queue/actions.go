@@ -155,7 +155,7 @@ func (h *Handler) resendSmall(ctx context.Context, p SendPayload, now time.Time)
 	if err != nil {
 		return "", err
 	}
-	route := h.Policy.Route(p.Domain)
+	route := h.policy().Route(p.Domain)
 	_, err = pipelineEnqueue(ctx, h.Redis, []taskMessage{{
 		Type: TypeSend, Payload: b, ID: q.ID, Queue: route.Queue,
 		Retry: h.Config.MaxRetry, Timeout: h.Config.TaskTimeout.D(), Retention: h.Config.Retention.D(),
@@ -235,7 +235,7 @@ func (h *Handler) Ingest(ctx context.Context, e bounces.Event) (bounces.Diagnosi
 		h.OnEvent(ctx, e, d)
 	}
 	switch {
-	case (d.Class == bounces.ClassInvalidRecipient && d.Hard || d.Class == bounces.ClassComplaint) && e.Recipient != "" && h.Suppressions != nil:
+	case IngestSuppresses(e, d) && h.Suppressions != nil:
 		err := h.Suppressions.Add(ctx, e.Recipient, feedback.Suppression{Class: d.Class, Code: e.Code, Answer: e.Text, Campaign: e.Campaign, Time: at})
 		if err != nil {
 			return d, fmt.Errorf("queue: ingest: %w", err)

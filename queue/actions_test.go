@@ -15,6 +15,7 @@ import (
 	"github.com/bounceloop/bounceloop/policy"
 	"github.com/bounceloop/bounceloop/policy/redistest"
 	"github.com/bounceloop/bounceloop/queue/internal/smtpsim"
+	"github.com/bounceloop/bounceloop/queue/sender"
 )
 
 // TestFeedbackActions sends a campaign through a real Redis and the
@@ -223,5 +224,35 @@ func TestIngest(t *testing.T) {
 	}
 	if big, _ := h.Loop.TooLarge(ctx, "gmail.com"); !big {
 		t.Error("a 552 5.3.4 bounce did not make gmail.com known as size-limited")
+	}
+}
+
+func TestStackReload(t *testing.T) {
+	rdb, _ := redistest.Client(t)
+	cl, _ := bounces.NewClassifier()
+	st, err := NewStack(StackConfig{Redis: rdb, KeyPrefix: "reload", Web: WebConfig{Listen: "off"}, Classifier: cl,
+		SMTP: sender.Config{Routes: map[string]string{"*": "127.0.0.1:1"}}, Resolver: noDNS{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Pool.Close()
+	defer st.Handler.Inspector.Close()
+	fast := policy.Config{Providers: map[string]policy.Provider{"google": {Settings: policy.Settings{Rate: policy.Rate{N: 3, Per: time.Second}}}}}
+	if err := st.Reload(fast); err != nil {
+		t.Fatalf("Reload of a rate: %v", err)
+	}
+	if r := st.Handler.policy().Route("gmail.com").Settings.Rate; r.N != 3 {
+		t.Errorf("after Reload gmail.com's rate = %v, want 3/s", r)
+	}
+	newQueue := policy.Config{Providers: map[string]policy.Provider{"acme": {Domains: []string{"acme.example"}}}}
+	if err := st.Reload(newQueue); err == nil || !strings.Contains(err.Error(), "restart") {
+		t.Errorf("Reload with a new provider = %v, want a restart error", err)
+	}
+	bad := policy.Config{Providers: map[string]policy.Provider{"google": {Settings: policy.Settings{ThrottleCut: 2}}}}
+	if err := st.Reload(bad); err == nil {
+		t.Error("Reload of an invalid policy: want an error")
+	}
+	if r := st.Handler.policy().Route("gmail.com").Settings.Rate; r.N != 3 {
+		t.Errorf("a refused reload changed the rate to %v", r)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -56,6 +57,20 @@ type Handler struct {
 	// OnEvent, when set, is called with every answer and its diagnosis
 	// (the feedback loop and tests listen here).
 	OnEvent func(ctx context.Context, e bounces.Event, d bounces.Diagnosis)
+
+	reloaded atomic.Pointer[policy.Config] // set by SetPolicy; nil: Policy
+}
+
+// SetPolicy replaces the policy the handler routes and paces by; the
+// next task uses it (config reload). Safe for concurrent use.
+func (h *Handler) SetPolicy(c policy.Config) { h.reloaded.Store(&c) }
+
+// policy returns the policy in force.
+func (h *Handler) policy() policy.Config {
+	if c := h.reloaded.Load(); c != nil {
+		return *c
+	}
+	return h.Policy
 }
 
 // SendError is the error of a send that did not deliver: the answer and
@@ -115,7 +130,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		}
 	}
 
-	route := h.Policy.Route(p.Domain)
+	route := h.policy().Route(p.Domain)
 	rate, burst := route.Settings.Rate, route.Settings.Burst
 	if h.Loop != nil {
 		if eff, err := h.Loop.EffectiveRate(ctx, route.Key, route.Settings); err == nil && eff != rate {

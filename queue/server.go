@@ -31,6 +31,8 @@ type ServerOptions struct {
 	Rates   RateFunc
 	// RetryDelay replaces the package's RetryDelay; nil keeps it.
 	RetryDelay asynq.RetryDelayFunc
+	// Webhook is the [webhook] section: POST /bounces.
+	Webhook WebhookConfig
 }
 
 // Server is "bounceloop serve": the asynq server running the send

@@ -37,6 +37,8 @@ type StackConfig struct {
 	RetryDelay asynq.RetryDelayFunc
 	// Resolver replaces the DNS MX lookup (tests); nil: net.DefaultResolver.
 	Resolver sender.Resolver
+	// Webhook is the [webhook] section: POST /bounces.
+	Webhook WebhookConfig
 	// SingleProcess says no other process shares this Redis (the embedded
 	// one): rates are then kept in process, without a Redis call per
 	// message.
@@ -121,7 +123,7 @@ func NewStack(sc StackConfig) (*Stack, error) {
 	queues[policy.ReviewQueue] = 1 // operators run flagged messages from it
 	srv := NewServer(ServerOptions{
 		Redis: sc.Redis, ConnOpt: sc.ConnOpt, Handler: h, Config: q, Web: web, Queues: queues,
-		Log: sc.Log, Metrics: metrics, Rates: rates, RetryDelay: sc.RetryDelay,
+		Log: sc.Log, Metrics: metrics, Rates: rates, RetryDelay: sc.RetryDelay, Webhook: sc.Webhook,
 	})
 	return &Stack{Client: client, Handler: h, Server: srv, Pool: pool, Recorder: rec, Suppressions: sup, Metrics: metrics, Loop: loop, Policy: pol}, nil
 }
@@ -167,6 +169,28 @@ func (s *Stack) stop() {
 	if err := s.Pool.Close(); err != nil {
 		s.Handler.Log.Warn().Err(err).Msg("close the SMTP pool")
 	}
+}
+
+// Reload applies a new [policy] section to the running stack: rates,
+// limits and the loop's settings apply to the next task. Changes of the
+// provider groups (queues) need a restart: they are refused with an
+// error, and the running policy stays.
+func (s *Stack) Reload(c policy.Config) error {
+	pol := c.WithDefaults()
+	if err := pol.Validate(); err != nil {
+		return err
+	}
+	old, now := s.Policy.Queues(), pol.Queues()
+	if len(old) != len(now) {
+		return fmt.Errorf("queue: reload: the provider groups changed (%d queues, was %d): restart to apply", len(now), len(old))
+	}
+	for q := range now {
+		if _, ok := old[q]; !ok {
+			return fmt.Errorf("queue: reload: new queue %q: restart to apply", q)
+		}
+	}
+	s.Handler.SetPolicy(pol)
+	return nil
 }
 
 // String describes the stack for the start-up log.

@@ -150,14 +150,7 @@ func NewWebhook(h *Handler, c WebhookConfig, log zerolog.Logger) *Webhook {
 
 // webhook is the server's POST /bounces handler.
 func (s *Server) webhook() http.Handler {
-	return NewWebhook(s.o.Handler, serverWebhookConfig(s.o), s.o.Log)
-}
-
-// serverWebhookConfig is the webhook's configuration of a server: today
-// only the environment's (BOUNCELOOP_WEBHOOK_SECRET) with the defaults.
-// TODO(lead): return o.Webhook once ServerOptions has the field.
-func serverWebhookConfig(o ServerOptions) WebhookConfig {
-	return WebhookConfig{}
+	return NewWebhook(s.o.Handler, s.o.Webhook, s.o.Log)
 }
 
 // The body kinds the webhook takes.

@@ -69,6 +69,8 @@ type env struct {
 	stderr io.Writer
 	log    zerolog.Logger
 	cfg    config.Config
+	// configPath is the file cfg came from ("" for the built-in defaults).
+	configPath string
 }
 
 func commands() []command {
@@ -138,7 +140,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "bounceloop: %v\n", err)
 		return exitUsage
 	}
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, log: log.With().Str("command", cmd.name).Logger(), cfg: cfg}
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, log: log.With().Str("command", cmd.name).Logger(), cfg: cfg, configPath: *configPath}
 	return runFn(ctx, e, positional)
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -160,9 +161,23 @@ func TestServeCommand(t *testing.T) {
 			t.Errorf("%s with credentials = %d, want 200", path, resp.StatusCode)
 		}
 	}
+	// A new rate is reloaded; a broken file keeps the running config.
+	writeFile(t, cfg, fmt.Sprintf("[web]\nlisten = %q\nusername = \"ops\"\npassword = \"s3cret\"\n[policy.providers.google]\nrate = \"3/s\"\n", addr))
+	bump := func() { // mtime granularity: make sure the change is seen
+		now := time.Now().Add(time.Second)
+		_ = os.Chtimes(cfg, now, now)
+	}
+	bump()
+	<-time.After(2500 * time.Millisecond)
+	writeFile(t, cfg, "[policy.providers.google]\nrate = \"fast\"\n")
+	bump()
+	<-time.After(2500 * time.Millisecond)
 	cancel()
 	if code := <-done; code != exitOK {
 		t.Errorf("serve after SIGTERM = %d, want 0; stderr %s", code, errs)
+	}
+	if !strings.Contains(errs, "config reloaded") || !strings.Contains(errs, "config not reloaded: keeping the running one") {
+		t.Errorf("serve logs %s; want a reload and a refused reload", errs)
 	}
 	if strings.Contains(errs, "s3cret") {
 		t.Error("the web password appears in the logs")

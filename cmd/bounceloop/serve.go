@@ -4,6 +4,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/bounceloop/bounceloop/cmd/bounceloop/internal/config"
+	"github.com/bounceloop/bounceloop/queue"
 )
 
 const serveHelp = `Usage: bounceloop serve [--config FILE]
@@ -15,8 +22,15 @@ Redis), and one HTTP listener ([web] listen, default 127.0.0.1:8080) with
   /metrics     Prometheus metrics: queues, attempts and answers by class per
                domain, current rates
   /healthz     "ok", or 503 "degraded" while Redis does not answer
+  /bounces     POST later bounces (NDJSON or a bounce message), signed with
+               HMAC-SHA256 ([webhook] secret; 404 without one)
 Basic auth protects all but /healthz when [web] username is set (password
 from BOUNCELOOP_WEB_PASSWORD or the config).
+
+The config is read again on SIGHUP and when the file changes (checked
+every 2 s): new rates and loop settings apply to the next message without a
+restart; a file that does not load, or that changes the provider groups
+(queues), keeps the running config and the log says why.
 
 Without [redis] addrs an embedded in-process Redis is used (state lost on
 exit). SIGTERM or SIGINT stops gracefully: SMTP transactions in flight finish
@@ -51,10 +65,52 @@ func serveCommand(fs *flag.FlagSet) func(context.Context, *env, []string) int {
 			return exitSkipped
 		}
 		e.log.Info().Str("web", st.Server.Addr()).Int("queues", len(st.Policy.Queues())).Msg("serving")
+		if e.configPath != "" {
+			go watchConfig(ctx, e, st)
+		}
 		<-ctx.Done()
 		e.log.Info().Msg("shutting down: waiting for SMTP transactions in flight")
 		st.Shutdown()
 		e.log.Info().Msg("stopped")
 		return exitOK
+	}
+}
+
+// watchConfig reloads the config file on SIGHUP and when its modification
+// time changes, until ctx ends.
+func watchConfig(ctx context.Context, e *env, st *queue.Stack) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	mtime := func() time.Time {
+		if fi, err := os.Stat(e.configPath); err == nil {
+			return fi.ModTime()
+		}
+		return time.Time{}
+	}
+	last := mtime()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		case <-tick.C:
+			m := mtime()
+			if m.Equal(last) {
+				continue
+			}
+			last = m
+		}
+		cfg, err := config.Load(e.configPath)
+		if err == nil {
+			err = st.Reload(cfg.Policy)
+		}
+		if err != nil {
+			e.log.Error().Err(err).Str("config", e.configPath).Msg("config not reloaded: keeping the running one")
+			continue
+		}
+		e.log.Info().Str("config", e.configPath).Msg("config reloaded: new rates apply to the next message")
 	}
 }

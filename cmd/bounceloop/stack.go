@@ -44,7 +44,7 @@ func newStack(e *env, cfg config.Config, rdb redis.UniversalClient, rc policy.Re
 	}
 	st, err := queue.NewStack(queue.StackConfig{
 		Redis: rdb, ConnOpt: queue.RedisConnOpt(rc), KeyPrefix: rc.KeyPrefix(),
-		Queue: cfg.Queue, Web: cfg.Web, Policy: cfg.Policy, SMTP: cfg.SMTP,
+		Queue: cfg.Queue, Web: cfg.Web, Webhook: cfg.Webhook, Policy: cfg.Policy, SMTP: cfg.SMTP,
 		Templates: tpl, Classifier: cl, Log: e.log, SingleProcess: single,
 	})
 	if err != nil {

@@ -41,6 +41,8 @@ type Config struct {
 	Templates compose.Config `toml:"templates"`
 	// Web is the HTTP listener of serve.
 	Web queue.WebConfig `toml:"web"`
+	// Webhook is POST /bounces on that listener.
+	Webhook queue.WebhookConfig `toml:"webhook"`
 }
 
 // Load reads and validates the file at path. An empty path gives the
@@ -87,6 +89,9 @@ func Parse(name string, data []byte) (Config, error) {
 
 // Validate checks every section; the error names the key.
 func (c Config) Validate() error {
-	return errors.Join(c.Bounces.Validate(), c.Redis.Validate(), c.Policy.Validate(), c.Queue.Validate(),
-		c.SMTP.Validate(), c.Templates.Validate(), c.Web.Validate())
+	// The policy section is applied over the built-in provider table (a
+	// provider given by name overrides the built-in one field by field),
+	// so it is the result that must be valid.
+	return errors.Join(c.Bounces.Validate(), c.Redis.Validate(), c.Policy.WithDefaults().Validate(), c.Queue.Validate(),
+		c.SMTP.Validate(), c.Templates.Validate(), c.Web.Validate(), c.Webhook.WithDefaults().Validate())
 }

@@ -93,10 +93,10 @@ func StartDemo(rdb redis.UniversalClient, connOpt asynq.RedisConnOpt, o DemoOpti
 	wc := smtpsim.DefaultConfig(o.Seed)
 	// Capacities grow with the speed-up, so that only Gmail defers.
 	wc.Scale = o.Speedup
-	// Gmail defers above a hidden capacity: 40% of our (sped-up) rate, so
+	// Gmail defers above a hidden capacity: 45% of our (sped-up) rate, so
 	// that the demo shows the 4.2.1 deferrals of the analysis.
 	if g, ok := wc.Domains["gmail.com"]; ok {
-		g.RatePerSec = 0.4 * pol.Route("gmail.com").Settings.Rate.PerSecond() / wc.Scale
+		g.RatePerSec = 0.45 * pol.Route("gmail.com").Settings.Rate.PerSecond() / wc.Scale
 		g.Burst = 0 // the world's default: a second's worth
 		wc.Domains["gmail.com"] = g
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -163,12 +164,13 @@ end
 return {string.format('%.17g', r), changed}
 `)
 
-// outcomeScript adds one outcome to a review window. KEYS: the list and
-// its flagged counter (one hash tag); ARGV: "1" or "0", the window size,
-// the retention (ms). It returns {flagged, n}.
+// outcomeScript adds outcomes to a review window. KEYS: the list and its
+// flagged counter (one hash tag); ARGV: the outcomes in order, one
+// character each ("1" flagged, "0" not), the window size, the retention
+// (ms). It returns {flagged, n}.
 var outcomeScript = redis.NewScript(`
 local ring, cnt = KEYS[1], KEYS[2]
-local v, w, ttl = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local vs, w, ttl = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local f = redis.call('GET', cnt)
 if f then
   f = tonumber(f)
@@ -178,8 +180,11 @@ else
     if x == '1' then f = f + 1 end
   end
 end
-redis.call('LPUSH', ring, v)
-if v == '1' then f = f + 1 end
+for i = 1, #vs do
+  local v = string.sub(vs, i, i)
+  redis.call('LPUSH', ring, v)
+  if v == '1' then f = f + 1 end
+end
 local n = redis.call('LLEN', ring)
 while n > w do
   if redis.call('RPOP', ring) == '1' then f = f - 1 end
@@ -516,15 +521,25 @@ func (l *Loop) TooLarge(ctx context.Context, domain string) (bool, error) {
 // Lua script on two keys sharing a hash tag); an idle window expires after
 // OutcomesRetention.
 func (l *Loop) Outcome(ctx context.Context, queue string, flagged bool, window int) (share float64, n int, err error) {
-	if window < 1 {
-		return 0, 0, fmt.Errorf("feedback: outcome of %s: window %d must be >= 1", queue, window)
-	}
 	v := "0"
 	if flagged {
 		v = "1"
 	}
+	return l.Outcomes(ctx, queue, v, window)
+}
+
+// Outcomes adds several attempts' outcomes at once, in order: one
+// character each, '1' flagged and '0' not (a sender batches its unflagged
+// outcomes this way). The result is Outcome's.
+func (l *Loop) Outcomes(ctx context.Context, queue, outcomes string, window int) (share float64, n int, err error) {
+	if window < 1 {
+		return 0, 0, fmt.Errorf("feedback: outcome of %s: window %d must be >= 1", queue, window)
+	}
+	if outcomes == "" || strings.Trim(outcomes, "01") != "" {
+		return 0, 0, fmt.Errorf("feedback: outcome of %s: outcomes %q must be one or more of '0' and '1'", queue, outcomes)
+	}
 	res, err := outcomeScript.Run(ctx, l.rdb, []string{l.keys.Outcomes(queue), l.keys.OutcomesFlagged(queue)},
-		v, window, OutcomesRetention.Milliseconds()).Int64Slice()
+		outcomes, window, OutcomesRetention.Milliseconds()).Int64Slice()
 	if err != nil {
 		return 0, 0, fmt.Errorf("feedback: outcome of %s: %w", queue, err)
 	}

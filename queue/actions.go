@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -179,11 +180,57 @@ func (h *Handler) flagForReview(ctx context.Context, p SendPayload, se *SendErro
 	return id, err
 }
 
+// outcomeBatch holds a process's unflagged outcomes per queue until a
+// flagged one comes, a batch is full or it is old: one Redis call per
+// batch instead of one per message.
+type outcomeBatch struct {
+	mu      sync.Mutex
+	pending map[string]int       // queue → unflagged outcomes not yet written
+	since   map[string]time.Time // queue → when the oldest of them came
+}
+
+// Limits of an outcome batch.
+const (
+	outcomeBatchSize = 64
+	outcomeBatchAge  = 500 * time.Millisecond
+)
+
+// take adds an outcome and returns the outcomes to write now ("" for
+// none): every pending '0' and then the '1' of a flagged one.
+func (b *outcomeBatch) take(queue string, flagged bool, now time.Time) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.pending == nil {
+		b.pending, b.since = map[string]int{}, map[string]time.Time{}
+	}
+	if b.pending[queue] == 0 {
+		b.since[queue] = now
+	}
+	if !flagged {
+		b.pending[queue]++
+		if b.pending[queue] < outcomeBatchSize && now.Sub(b.since[queue]) < outcomeBatchAge {
+			return ""
+		}
+	}
+	out := strings.Repeat("0", b.pending[queue])
+	if flagged {
+		out += "1"
+	}
+	b.pending[queue] = 0
+	return out
+}
+
 // outcome adds an attempt to the provider queue's review window and
-// pauses the queue past its threshold.
+// pauses the queue past its threshold. Unflagged outcomes are written in
+// batches (at most 64, or 0.5 s old); a flagged one is written at once
+// with the batch before it, and the threshold is checked then.
 func (h *Handler) outcome(ctx context.Context, route policy.Route, flagged bool, log zerolog.Logger) {
 	s := route.Settings
-	share, n, err := h.Loop.Outcome(ctx, route.Queue, flagged, s.ReviewWindow)
+	batch := h.outcomes.take(route.Queue, flagged, h.now())
+	if batch == "" {
+		return
+	}
+	share, n, err := h.Loop.Outcomes(ctx, route.Queue, batch, s.ReviewWindow)
 	if err != nil {
 		log.Warn().Err(err).Msg("feedback: review window")
 		return

@@ -256,3 +256,28 @@ func TestStackReload(t *testing.T) {
 		t.Errorf("a refused reload changed the rate to %v", r)
 	}
 }
+
+func TestOutcomeBatch(t *testing.T) {
+	var b outcomeBatch
+	t0 := time.Date(2018, 5, 8, 10, 0, 0, 0, time.UTC)
+	for i := 0; i < 10; i++ {
+		if got := b.take("google", false, t0); got != "" {
+			t.Fatalf("take %d = %q, want nothing written yet", i, got)
+		}
+	}
+	if got := b.take("google", true, t0); got != "00000000001" {
+		t.Errorf("a flagged outcome writes %q, want the 10 pending and the flag", got)
+	}
+	if got := b.take("centrum", false, t0); got != "" {
+		t.Errorf("another queue: %q", got)
+	}
+	if got := b.take("centrum", false, t0.Add(outcomeBatchAge)); got != "00" {
+		t.Errorf("an old batch writes %q, want 00", got)
+	}
+	for i := 1; i < outcomeBatchSize; i++ {
+		b.take("google", false, t0)
+	}
+	if got := b.take("google", false, t0); len(got) != outcomeBatchSize || strings.Trim(got, "0") != "" {
+		t.Errorf("a full batch writes %d outcomes, want %d zeros", len(got), outcomeBatchSize)
+	}
+}

@@ -59,6 +59,7 @@ type Handler struct {
 	OnEvent func(ctx context.Context, e bounces.Event, d bounces.Diagnosis)
 
 	reloaded atomic.Pointer[policy.Config] // set by SetPolicy; nil: Policy
+	outcomes outcomeBatch
 }
 
 // SetPolicy replaces the policy the handler routes and paces by; the

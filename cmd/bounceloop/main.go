@@ -175,7 +175,9 @@ func newLogger(level string, w io.Writer) (zerolog.Logger, error) {
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		w = zerolog.ConsoleWriter{Out: f, TimeFormat: "15:04:05"}
 	}
-	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+	// Workers, the web side and the config watcher log at once: one write
+	// at a time, whatever w is.
+	return zerolog.New(zerolog.SyncWriter(w)).Level(lvl).With().Timestamp().Logger(), nil
 }
 
 // newClassifier builds the classifier from the built-in rules and the

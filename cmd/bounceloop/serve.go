@@ -65,10 +65,17 @@ func serveCommand(fs *flag.FlagSet) func(context.Context, *env, []string) int {
 			return exitSkipped
 		}
 		e.log.Info().Str("web", st.Server.Addr()).Int("queues", len(st.Policy.Queues())).Msg("serving")
+		watching := make(chan struct{})
 		if e.configPath != "" {
-			go watchConfig(ctx, e, st)
+			go func() {
+				defer close(watching)
+				watchConfig(ctx, e, st)
+			}()
+		} else {
+			close(watching)
 		}
 		<-ctx.Done()
+		<-watching
 		e.log.Info().Msg("shutting down: waiting for SMTP transactions in flight")
 		st.Shutdown()
 		e.log.Info().Msg("stopped")

@@ -55,3 +55,30 @@ func TestSuppressions(t *testing.T) {
 		t.Errorf("Check(nil) = %v, %v", got, err)
 	}
 }
+
+func TestPreSend(t *testing.T) {
+	rdb, prefix := redistest.Client(t)
+	ctx := context.Background()
+	keys := Keys{Prefix: prefix}
+	if got := keys.Sent("m1@shop.example"); got != prefix+":sent:m1@shop.example" {
+		t.Errorf("Sent key = %q", got)
+	}
+	s := NewSuppressions(rdb, keys)
+	sup, sent, _, err := s.PreSend(ctx, "jan@azet.sk", "m1@shop.example")
+	if err != nil || sup || sent {
+		t.Fatalf("PreSend on nothing = %v %v %v", sup, sent, err)
+	}
+	if err := s.Add(ctx, "jan@azet.sk", Suppression{Code: 550}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkSent(ctx, "m1@shop.example", "250 2.0.0 OK", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	sup, sent, ans, err := s.PreSend(ctx, "JAN@azet.sk", "m1@shop.example")
+	if err != nil || !sup || !sent || ans != "250 2.0.0 OK" {
+		t.Errorf("PreSend = %v %v %q %v, want suppressed, sent with its answer", sup, sent, ans, err)
+	}
+	if ttl := rdb.TTL(ctx, keys.Sent("m1@shop.example")).Val(); ttl <= 0 || ttl > time.Hour {
+		t.Errorf("sent record TTL = %v, want ≤ 1h", ttl)
+	}
+}

@@ -281,3 +281,32 @@ func TestOutcomeBatch(t *testing.T) {
 		t.Errorf("a full batch writes %d outcomes, want %d zeros", len(got), outcomeBatchSize)
 	}
 }
+
+// TestNeverSentTwice runs the same task twice, as asynq does when a worker
+// dies after the receiver accepted the message and before the task was
+// acknowledged: the receiver sees the Message-ID once.
+func TestNeverSentTwice(t *testing.T) {
+	rdb := redistest.DB(t)
+	world, err := smtpsim.Start(smtpsim.Config{Seed: 1, CatchAll: "other", Providers: []smtpsim.Provider{{Name: "other", Domains: []string{"azet.sk"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer world.Close()
+	st := testStack(t, rdb, world, policy.Config{}, Config{})
+	defer st.Shutdown()
+	ctx := context.Background()
+	p := SendPayload{ID: "once@shop.example", From: "news@shop.example", To: "ok-1@azet.sk", Domain: "azet.sk", Template: "notice",
+		Data: map[string]any{"first_name": "Jana"}, Enqueued: time.Now()}
+	task, err := NewSendTask(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := st.Handler.ProcessTask(ctx, task); err != nil {
+			t.Fatalf("run %d: %v", i+1, err)
+		}
+	}
+	if n := world.Accepted("once@shop.example"); n != 1 {
+		t.Errorf("the receiver accepted the message %d times, want once", n)
+	}
+}

@@ -120,11 +120,20 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	ctx = log.WithContext(ctx)
 
 	if h.Suppressions != nil {
-		sup, err := h.Suppressions.Check(ctx, []string{p.To})
+		sup, sent, answer, err := h.Suppressions.PreSend(ctx, p.To, p.ID)
 		if err != nil {
 			return fmt.Errorf("queue: %w", err) // Redis is away: retry
 		}
-		if sup[0] {
+		if sent {
+			// A receiver accepted it already: a worker died after the 250 and
+			// before asynq heard of it. Never send it twice.
+			log.Warn().Msg("already accepted by the receiver: not sent again")
+			if w := t.ResultWriter(); w != nil {
+				_, _ = w.Write([]byte(answer))
+			}
+			return nil
+		}
+		if sup {
 			h.record(ctx, p, now, bounces.Reply{Code: 605, Text: "605 recipient is suppressed"})
 			log.Info().Msg("suppressed before sending")
 			return fmt.Errorf("suppressed: the recipient is on the suppression list: %w", asynq.SkipRetry)
@@ -169,6 +178,15 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	log = log.With().Str("class", d.Class.String()).Int("code", res.Reply.Code).Str("rule", d.Rule).Logger()
 	if res.Sent {
 		log.Debug().Msg("delivered")
+		if h.Suppressions != nil {
+			// The idempotency record: written before asynq hears of the
+			// delivery, so a worker that dies now does not send it again. If
+			// Redis refuses it, asynq's own completion is at risk too: the
+			// message could then be sent again, and the log says so.
+			if err := h.Suppressions.MarkSent(ctx, p.ID, res.Reply.Text, h.Config.Retention.D()); err != nil {
+				log.Error().Err(err).Msg("delivered, but the delivery could not be recorded")
+			}
+		}
 		if h.Loop != nil {
 			h.outcome(ctx, route, false, log)
 			if err := h.Loop.Delivered(ctx, route.Key, route.Settings); err != nil {

@@ -46,7 +46,7 @@ Commands:
   suppressions  list|add|remove|export the suppression list
   help       show this text, or "help COMMAND" for a command's flags
 
-Flags every command takes:
+Flags may come before or after the arguments. Flags every command takes:
   --config FILE      config.toml to use (default: $BOUNCELOOP_CONFIG, else built-in defaults)
   --log-level LEVEL  debug, info, warn or error (default info); logs go to stderr,
                      human-readable on a terminal, JSON otherwise

@@ -1,11 +1,8 @@
 package bounces
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -20,62 +17,6 @@ const (
 	minGroupAgreement = 0.94
 )
 
-// reasonClass maps a Sisimai reason to a class, as the corpus README's
-// mapping table says.
-var reasonClass = map[string]Class{
-	"userunknown": ClassInvalidRecipient, "hostunknown": ClassInvalidRecipient, "hasmoved": ClassInvalidRecipient,
-	"suspend": ClassInvalidRecipient, "filtered": ClassInvalidRecipient, "notaccept": ClassInvalidRecipient,
-	"mailboxfull": ClassMailboxFull,
-	"mesgtoobig":  ClassMessageTooLarge, "exceedlimit": ClassMessageTooLarge, "emailtoolarge": ClassMessageTooLarge,
-	"spamdetected": ClassSpamBlocked, "contenterror": ClassSpamBlocked, "virusdetected": ClassSpamBlocked,
-	"blocked": ClassPolicyBlocked, "badreputation": ClassPolicyBlocked, "requireptr": ClassPolicyBlocked,
-	"policyviolation": ClassPolicyBlocked, "rejected": ClassPolicyBlocked, "norelaying": ClassPolicyBlocked,
-	"securityerror": ClassPolicyBlocked, "notcompliantrfc": ClassPolicyBlocked, "failedstarttls": ClassPolicyBlocked,
-	"authfailure": ClassAuthFailure,
-	"toomanyconn": ClassRateLimited, "speeding": ClassRateLimited, "ratelimited": ClassRateLimited,
-	"expired": ClassTransient, "systemerror": ClassTransient, "systemfull": ClassTransient,
-	"networkerror": ClassTransient, "mailererror": ClassTransient, "syntaxerror": ClassTransient,
-	"feedback":  ClassComplaint,
-	"vacation":  ClassAutoReply,
-	"delivered": ClassDelivered,
-	"onhold":    ClassUnknown, "undefined": ClassUnknown,
-}
-
-// accuracyRow is one labelled row of testdata/corpus/sisimai-labeled.jsonl.
-type accuracyRow struct {
-	EML        string `json:"eml"`
-	Index      int    `json:"index"`
-	Reason     string `json:"reason"`
-	Status     string `json:"status"`
-	ReplyCode  string `json:"replycode"`
-	Diagnostic string `json:"diagnostic"`
-	Recipient  string `json:"recipient"`
-	Pseudo     bool   `json:"status_is_pseudo"`
-}
-
-func loadAccuracyCorpus(t testing.TB) []accuracyRow {
-	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", "corpus", "sisimai-labeled.jsonl"))
-	if err != nil {
-		t.Skipf("corpus labels not there: %v", err)
-	}
-	defer f.Close()
-	var rows []accuracyRow
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var r accuracyRow
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("corpus row %q: %v", sc.Text(), err)
-		}
-		rows = append(rows, r)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return rows
-}
-
 // TestSisimaiMapping checks that the mapping table covers every reason in
 // the corpus and that the groups of the mapped classes are the README's.
 func TestSisimaiMapping(t *testing.T) {
@@ -89,7 +30,7 @@ func TestSisimaiMapping(t *testing.T) {
 			t.Errorf("reasonClass[%q].Group() = %v, want %v", reason, got, want)
 		}
 	}
-	for _, r := range loadAccuracyCorpus(t) {
+	for _, r := range loadCorpus(t) {
 		if _, ok := reasonClass[r.Reason]; !ok {
 			t.Errorf("reason %q of %s has no class", r.Reason, r.EML)
 		}
@@ -100,7 +41,7 @@ func TestSisimaiMapping(t *testing.T) {
 // scores them against Sisimai's labels: class agreement and action-group
 // agreement. Run with -v to see the confusion list of the misses.
 func TestCorpusAccuracy(t *testing.T) {
-	rows := loadAccuracyCorpus(t)
+	rows := loadCorpus(t)
 	c, err := NewClassifier()
 	if err != nil {
 		t.Fatalf("NewClassifier() error = %v", err)

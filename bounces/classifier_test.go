@@ -406,37 +406,6 @@ func TestDefaultRules(t *testing.T) {
 	}
 }
 
-// corpusRow is one row of testdata/corpus/sisimai-labeled.jsonl.
-type corpusRow struct {
-	EML            string `json:"eml"`
-	Index          int    `json:"index"`
-	Status         string `json:"status"`
-	ReplyCode      string `json:"replycode"`
-	Reason         string `json:"reason"`
-	Diagnostic     string `json:"diagnostic"`
-	StatusIsPseudo bool   `json:"status_is_pseudo"`
-	DSNStatus      string `json:"dsn_status"`
-}
-
-// sisimaiClass maps a Sisimai reason to our class (corpus README, last
-// section).
-var sisimaiClass = map[string]Class{
-	"userunknown": ClassInvalidRecipient, "hostunknown": ClassInvalidRecipient, "hasmoved": ClassInvalidRecipient,
-	"suspend": ClassInvalidRecipient, "filtered": ClassInvalidRecipient, "notaccept": ClassInvalidRecipient,
-	"mailboxfull": ClassMailboxFull,
-	"mesgtoobig":  ClassMessageTooLarge, "exceedlimit": ClassMessageTooLarge, "emailtoolarge": ClassMessageTooLarge,
-	"spamdetected": ClassSpamBlocked, "contenterror": ClassSpamBlocked, "virusdetected": ClassSpamBlocked,
-	"blocked": ClassPolicyBlocked, "badreputation": ClassPolicyBlocked, "requireptr": ClassPolicyBlocked,
-	"policyviolation": ClassPolicyBlocked, "rejected": ClassPolicyBlocked, "norelaying": ClassPolicyBlocked,
-	"securityerror": ClassPolicyBlocked, "notcompliantrfc": ClassPolicyBlocked, "failedstarttls": ClassPolicyBlocked,
-	"authfailure": ClassAuthFailure,
-	"toomanyconn": ClassRateLimited, "speeding": ClassRateLimited, "ratelimited": ClassRateLimited,
-	"expired": ClassTransient, "systemerror": ClassTransient, "systemfull": ClassTransient, "networkerror": ClassTransient,
-	"mailererror": ClassTransient, "syntaxerror": ClassTransient,
-	"feedback": ClassComplaint, "vacation": ClassAutoReply, "delivered": ClassDelivered,
-	"onhold": ClassUnknown, "undefined": ClassUnknown,
-}
-
 // The diagnostic-only thresholds: just under what the rules reach (see
 // docs/rules.md for the figures).
 const (
@@ -467,13 +436,13 @@ func TestCorpusDiagnostics(t *testing.T) {
 		if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
 			t.Fatalf("corpus row: %v", err)
 		}
-		want, ok := sisimaiClass[row.Reason]
+		want, ok := reasonClass[row.Reason]
 		if !ok {
 			t.Fatalf("%s: unknown reason %q", row.EML, row.Reason)
 		}
 		code, _ := strconv.Atoi(row.ReplyCode)
 		enh := row.Status // Sisimai's status for this recipient, when it is not its own pseudo code
-		if row.StatusIsPseudo || enh == "" {
+		if row.Pseudo || enh == "" {
 			enh = row.DSNStatus
 		}
 		if row.Reason == "feedback" || row.Reason == "vacation" || row.Reason == "delivered" ||
@@ -523,7 +492,7 @@ func TestCorpusDiagnostics(t *testing.T) {
 	for _, r := range reasons {
 		pr := perReason[r]
 		if pr[0] != pr[1] {
-			fmt.Fprintf(&b, "\n  %-16s %3d/%3d  -> %s", r, pr[1], pr[0], sisimaiClass[r])
+			fmt.Fprintf(&b, "\n  %-16s %3d/%3d  -> %s", r, pr[1], pr[0], reasonClass[r])
 		}
 	}
 	t.Logf("per reason (class hits/rows, reasons with misses):%s", b.String())

@@ -138,6 +138,12 @@ func speedUp(c policy.Config, k float64) policy.Config {
 			s.Rate.N *= k
 			s.Burst = 0 // recomputed from the new rate
 		}
+		if !s.MinRate.IsZero() {
+			s.MinRate.N *= k
+		}
+		if !s.MaxRate.IsZero() {
+			s.MaxRate.N *= k
+		}
 		if s.MaxConnections > 0 {
 			s.MaxConnections *= 4
 		}

@@ -3,10 +3,12 @@ package queue
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/bounceloop/bounceloop/bounces"
+	"github.com/bounceloop/bounceloop/policy"
 	"github.com/bounceloop/bounceloop/queue/compose"
 )
 
@@ -51,5 +53,20 @@ func TestDemo(t *testing.T) {
 	}
 	if total != sum.Delivered {
 		t.Errorf("domains deliver %d, summary says %d", total, sum.Delivered)
+	}
+}
+
+func TestSpeedUp(t *testing.T) {
+	r := func(n float64) policy.Rate { return policy.Rate{N: n, Per: time.Second} }
+	c := policy.Config{Providers: map[string]policy.Provider{
+		"google": {Settings: policy.Settings{Rate: r(10), MinRate: r(2), MaxRate: r(20), MaxConnections: 4, ReviewWindow: 500}, Domains: []string{"gmail.com"}},
+	}}
+	got := speedUp(c.WithDefaults(), 60)
+	if err := got.Validate(); err != nil {
+		t.Fatalf("speedUp gives an invalid policy: %v", err)
+	}
+	s := got.Route("gmail.com").Settings
+	if s.Rate.N != 600 || s.MinRate.N != 120 || s.MaxRate.N != 1200 || s.MaxConnections != 16 || s.ReviewWindow != demoReviewWindow {
+		t.Errorf("speedUp(gmail.com) = %+v", s)
 	}
 }

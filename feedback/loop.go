@@ -95,6 +95,9 @@ type RateState struct {
 type Pause struct {
 	Reason string    `json:"reason"`
 	Since  time.Time `json:"since"`
+	// Until is when a suspension ends and the queue is resumed by the
+	// server; zero for a pause that waits for an operator.
+	Until time.Time `json:"until,omitzero"`
 }
 
 // rateRecord is the JSON of a field of Keys.Rates, written by rateScript.
@@ -558,6 +561,19 @@ func (l *Loop) NotePause(ctx context.Context, queue, reason string) error {
 	}
 	if err := l.rdb.HSet(ctx, l.keys.Pauses(), queue, b).Err(); err != nil {
 		return fmt.Errorf("feedback: note pause of %s: %w", queue, err)
+	}
+	return nil
+}
+
+// NoteSuspension records that queue was paused until until, and why; the
+// server resumes it then (see Pause.Until).
+func (l *Loop) NoteSuspension(ctx context.Context, queue, reason string, until time.Time) error {
+	b, err := json.Marshal(Pause{Reason: reason, Since: l.now().UTC(), Until: until.UTC()})
+	if err != nil {
+		return fmt.Errorf("feedback: note suspension of %s: %w", queue, err)
+	}
+	if err := l.rdb.HSet(ctx, l.keys.Pauses(), queue, b).Err(); err != nil {
+		return fmt.Errorf("feedback: note suspension of %s: %w", queue, err)
 	}
 	return nil
 }

@@ -150,6 +150,7 @@ type Config struct {
 	Default   Settings            `toml:"default"`   // [policy.default]
 	Providers map[string]Provider `toml:"providers"` // [policy.providers.<name>]
 	Domains   map[string]Settings `toml:"domains"`   // [policy.domains."<domain>"]
+	Rules     []Rule              `toml:"rules"`     // [[policy.rules]]: answers that suspend sending
 }
 
 // Route says where messages to a recipient domain go and at what pace.
@@ -431,6 +432,7 @@ func (c Config) Merge(over Config) Config {
 	for d, s := range over.Domains {
 		out.Domains[d] = out.Domains[d].merge(s)
 	}
+	out.Rules = mergeRules(c.Rules, over.Rules)
 	return out
 }
 
@@ -504,6 +506,20 @@ func (s Settings) merge(over Settings) Settings {
 func (c Config) Validate() error {
 	var errs []error
 	errs = append(errs, c.Default.validate("policy.default", true)...)
+	ids := map[string]bool{}
+	for i, r := range c.Rules {
+		key := fmt.Sprintf("policy.rules[%d]", i)
+		if r.ID != "" {
+			key = fmt.Sprintf("policy.rules[%d] (%q)", i, r.ID)
+			if ids[r.ID] {
+				errs = append(errs, fmt.Errorf("%s.id: used twice", key))
+			}
+			ids[r.ID] = true
+		}
+		if err := r.validate(key); err != nil {
+			errs = append(errs, err)
+		}
+	}
 
 	names := slices.Sorted(maps.Keys(c.Providers))
 	owner := make(map[string]string) // domain -> provider
@@ -818,5 +834,6 @@ func DefaultConfig() Config {
 			},
 		},
 		Domains: map[string]Settings{},
+		Rules:   DefaultRules(),
 	}
 }

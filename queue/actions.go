@@ -53,6 +53,18 @@ func (h *Handler) act(ctx context.Context, t *asynq.Task, p SendPayload, route p
 	class := se.Diagnosis.Class
 	h.outcome(ctx, route, isReview(class), log)
 	now := h.now()
+	if rule, ok := h.policy().Suspension(se.Reply, p.Domain); ok {
+		if age := now.Sub(p.Enqueued); !p.Enqueued.IsZero() && age > s.MaxAge.D() {
+			return fmt.Errorf("%s after %s: %w: %w", ReasonExpired, age.Round(time.Second), se, asynq.SkipRetry)
+		}
+		h.suspend(ctx, route, rule, now, log)
+		if class == bounces.ClassRateLimited {
+			if _, err := h.Loop.Throttled(ctx, route.Key, s); err != nil {
+				log.Warn().Err(err).Msg("feedback: cut the rate")
+			}
+		}
+		return &retryAfter{SendError: se, in: rule.Suspend.D(), throttle: true}
+	}
 	switch {
 	case class == bounces.ClassRateLimited:
 		r, err := h.Loop.Throttled(ctx, route.Key, s)
@@ -178,6 +190,32 @@ func (h *Handler) flagForReview(ctx context.Context, p SendPayload, se *SendErro
 		ErrorMsg: se.Error(), LastFailedAt: now, Timeout: h.Config.TaskTimeout.D(), Retention: h.Config.Retention.D(),
 	}, now)
 	return id, err
+}
+
+// suspend applies a suspension rule: a provider scope pauses the
+// provider's queue until the suspension ends (Stack resumes it); the
+// message itself waits the suspension out in any scope.
+func (h *Handler) suspend(ctx context.Context, route policy.Route, rule policy.Rule, now time.Time, log zerolog.Logger) {
+	log = log.With().Str("suspension", rule.ID).Dur("suspend", rule.Suspend.D()).Logger()
+	if rule.Scope != policy.ScopeProvider || route.Queue == policy.DefaultQueue || h.Inspector == nil {
+		log.Info().Msg("suspension: the message waits")
+		return
+	}
+	until := now.Add(rule.Suspend.D())
+	if pauses, err := h.Loop.Pauses(ctx); err == nil {
+		if p, ok := pauses[route.Queue]; ok && (p.Until.IsZero() || !p.Until.Before(until)) {
+			return // paused already (for review, or by a suspension lasting as long)
+		}
+	}
+	if err := h.Inspector.PauseQueue(route.Queue); err != nil && !strings.Contains(err.Error(), "already paused") {
+		log.Error().Err(err).Str("queue", route.Queue).Msg("cannot suspend the queue")
+		return
+	}
+	reason := fmt.Sprintf("suspended by rule %s until %s", rule.ID, until.UTC().Format(time.RFC3339))
+	if err := h.Loop.NoteSuspension(ctx, route.Queue, reason, until); err != nil {
+		log.Warn().Err(err).Msg("feedback: note the suspension")
+	}
+	log.Warn().Str("queue", route.Queue).Time("until", until).Msg("queue suspended")
 }
 
 // outcomeBatch holds a process's unflagged outcomes per queue until a

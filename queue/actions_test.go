@@ -310,3 +310,67 @@ func TestNeverSentTwice(t *testing.T) {
 		t.Errorf("the receiver accepted the message %d times, want once", n)
 	}
 }
+
+// TestSuspension: Google's "421 4.7.28" suspends the google queue for the
+// rule's time (paused, with its reason and end), the server resumes it,
+// and every message is delivered afterwards.
+func TestSuspension(t *testing.T) {
+	rdb := redistest.DB(t)
+	world, err := smtpsim.Start(smtpsim.Config{Seed: 1, CatchAll: "other", Providers: []smtpsim.Provider{
+		{Name: "google", Domains: []string{"gmail.com"}}, {Name: "other", Domains: []string{"example.org"}},
+	}, Domains: map[string]smtpsim.Domain{
+		"gmail.com": {TempFailReply: "421 4.7.28 [192.0.2.1] Our system has detected an unusual rate of unsolicited mail originating from your IP address."},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer world.Close()
+	pol := policy.Config{Rules: []policy.Rule{{ID: "google.421.4.7.28", Codes: []int{421}, Enhanced: []string{"4.7.28"}, Scope: policy.ScopeProvider, Suspend: policy.Duration(2 * time.Second)}}}
+	st := newTestStack(t, rdb, world, pol, Config{Concurrency: 4}, nil)
+	if err := st.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Shutdown)
+	msgs := []Message{{To: "flaky-1@gmail.com", Template: "notice", Data: map[string]any{"first_name": "A"}}}
+	ctx := context.Background()
+	if _, err := st.Client.EnqueueBatch(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	defer insp.Close()
+	var paused feedback.Pause
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if p, _ := st.Loop.Pauses(ctx); p["google"].Reason != "" {
+			paused = p["google"]
+			break
+		}
+		<-time.After(50 * time.Millisecond)
+	}
+	if !strings.Contains(paused.Reason, "google.421.4.7.28") || paused.Until.IsZero() {
+		t.Fatalf("google pause = %+v, want the rule and an end", paused)
+	}
+	if info, err := insp.GetQueueInfo("google"); err != nil || !info.Paused {
+		t.Errorf("google queue during the suspension: %+v, %v; want paused", info, err)
+	}
+	// More mail while suspended waits in the paused queue.
+	if _, err := st.Client.EnqueueBatch(ctx, []Message{{To: "ok-2@gmail.com", Template: "notice", Data: map[string]any{"first_name": "B"}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFinal(t, insp, 20*time.Second)
+	if info, err := insp.GetQueueInfo("google"); err != nil || info.Paused {
+		t.Errorf("google queue after the suspension: %+v, %v; want resumed", info, err)
+	}
+	if p, _ := st.Loop.Pauses(ctx); len(p) != 0 {
+		t.Errorf("pauses after the suspension: %+v", p)
+	}
+	states := finalStates(t, insp)
+	for id, s := range states {
+		if s != "completed" {
+			t.Errorf("%s: %s, want completed", id, s)
+		}
+	}
+	if len(states) != 2 {
+		t.Errorf("%d tasks, want 2", len(states))
+	}
+}

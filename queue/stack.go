@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -142,14 +143,52 @@ func (s *Stack) Start() error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
 		if err := s.Recorder.Run(ctx, time.Second); err != nil && !errors.Is(err, context.Canceled) {
 			s.Handler.Log.Warn().Err(err).Msg("last flush of the counters failed")
 		}
 	}()
+	go func() {
+		defer s.wg.Done()
+		s.resumeSuspended(ctx, resumeInterval)
+	}()
 	return nil
+}
+
+// resumeInterval is how often a stack looks for suspensions that ended.
+const resumeInterval = time.Second
+
+// resumeSuspended resumes the queues whose suspension ended, every
+// interval until ctx ends. Every serve process does it; the first wins.
+func (s *Stack) resumeSuspended(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pauses, err := s.Loop.Pauses(ctx)
+		if err != nil {
+			continue
+		}
+		now := time.Now()
+		for q, p := range pauses {
+			if p.Until.IsZero() || p.Until.After(now) {
+				continue
+			}
+			if err := s.Handler.Inspector.UnpauseQueue(q); err != nil && !strings.Contains(err.Error(), "not paused") {
+				s.Handler.Log.Warn().Err(err).Str("queue", q).Msg("cannot resume a suspended queue")
+				continue
+			}
+			if _, err := s.Loop.ClearPause(ctx, q); err == nil {
+				s.Handler.Log.Info().Str("queue", q).Msg("suspension over: queue resumed")
+			}
+		}
+	}
 }
 
 // Shutdown stops the workers (tasks in flight finish or go back to their
@@ -161,11 +200,11 @@ func (s *Stack) Shutdown() {
 
 func (s *Stack) stop() {
 	s.Server.Shutdown()
-	_ = s.Handler.Inspector.Close()
 	if s.cancel != nil {
 		s.cancel()
 		s.wg.Wait()
 	}
+	_ = s.Handler.Inspector.Close()
 	if err := s.Pool.Close(); err != nil {
 		s.Handler.Log.Warn().Err(err).Msg("close the SMTP pool")
 	}

@@ -127,6 +127,9 @@ func TestNormalizeDomain(t *testing.T) {
 		{"bücher.example", "xn--bcher-kva.example", false},
 		{"ŽILINA.sk", "xn--ilina-tib.sk", false},
 		{"a b.com", "", true},
+		{"0000..", "", true},
+		{".azet.sk", "", true},
+		{"azet..sk", "", true},
 		{"", "", false},
 	}
 	for _, tt := range tests {

@@ -93,6 +93,9 @@ func NormalizeDomain(d string) (string, error) {
 	if d == "" || d == "(other)" {
 		return d, nil
 	}
+	if strings.HasPrefix(d, ".") || strings.HasSuffix(d, ".") || strings.Contains(d, "..") {
+		return "", fmt.Errorf("%w %q: empty label", ErrBadDomain, d)
+	}
 	if isASCIILower(d) {
 		return d, nil
 	}

@@ -820,9 +820,9 @@ func (f *eventFields) key(day *dayCache) (k EventKey, ok bool) {
 }
 
 // plainHost reports whether NormalizeDomain returns d as it is because it
-// is a non-empty lower-case ASCII host name not ending with a dot.
+// is a non-empty lower-case ASCII host name without empty labels.
 func plainHost(d string) bool {
-	return d != "" && d[len(d)-1] != '.' && isASCIILower(d)
+	return d != "" && d[0] != '.' && d[len(d)-1] != '.' && isASCIILower(d) && !strings.Contains(d, "..")
 }
 
 // knownSource reports whether ParseSource accepts s.

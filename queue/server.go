@@ -33,6 +33,8 @@ type ServerOptions struct {
 	RetryDelay asynq.RetryDelayFunc
 	// Webhook is the [webhook] section: POST /bounces.
 	Webhook WebhookConfig
+	// KeyPrefix is the prefix of bounceloop's own keys ("" = "bounceloop").
+	KeyPrefix string
 }
 
 // Server is "bounceloop serve": the asynq server running the send
@@ -106,6 +108,7 @@ func IsFailure(err error) bool { return !errors.Is(err, policy.ErrThrottled) }
 func (s *Server) Start() error {
 	mux := asynq.NewServeMux()
 	mux.Handle(TypeSend, s.o.Handler)
+	mux.HandleFunc(TypeMonthlyReport, s.reports().HandleMonthlyReport)
 	if s.o.Web.Listen != "off" {
 		ln, err := net.Listen("tcp", s.o.Web.Listen)
 		if err != nil {
@@ -176,6 +179,7 @@ func (s *Server) routes() http.Handler {
 		private.Handle("/monitoring/", s.mon)
 		private.Handle("/monitoring", http.RedirectHandler("/monitoring/", http.StatusFound))
 	}
+	s.pages(private)
 	private.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)

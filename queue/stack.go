@@ -125,6 +125,7 @@ func NewStack(sc StackConfig) (*Stack, error) {
 	srv := NewServer(ServerOptions{
 		Redis: sc.Redis, ConnOpt: sc.ConnOpt, Handler: h, Config: q, Web: web, Queues: queues,
 		Log: sc.Log, Metrics: metrics, Rates: rates, RetryDelay: sc.RetryDelay, Webhook: sc.Webhook,
+		KeyPrefix: sc.KeyPrefix,
 	})
 	return &Stack{Client: client, Handler: h, Server: srv, Pool: pool, Recorder: rec, Suppressions: sup, Metrics: metrics, Loop: loop, Policy: pol}, nil
 }
@@ -154,6 +155,8 @@ func (s *Stack) Start() error {
 		defer s.wg.Done()
 		s.resumeSuspended(ctx, resumeInterval)
 	}()
+	s.wg.Add(1)
+	go s.runMonthlyReports(ctx)
 	return nil
 }
 

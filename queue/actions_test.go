@@ -374,3 +374,38 @@ func TestSuspension(t *testing.T) {
 		t.Errorf("%d tasks, want 2", len(states))
 	}
 }
+
+func TestKeyStates(t *testing.T) {
+	rdb, prefix := redistest.Client(t)
+	ctx := context.Background()
+	loop := feedback.NewLoop(rdb, feedback.Keys{Prefix: prefix}, nil)
+	pol := policy.DefaultConfig()
+	rt := pol.Route("gmail.com")
+	if _, err := loop.Throttled(ctx, rt.Key, rt.Settings); err != nil {
+		t.Fatal(err)
+	}
+	other := pol.Route("example.org") // a domain of no group: its own key, known only to the loop
+	if _, err := loop.Throttled(ctx, other.Key, other.Settings); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := KeyStates(ctx, pol, loop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]KeyState{}
+	for i, k := range keys {
+		got[k.Key] = k
+		if i > 0 && keys[i-1].Key >= k.Key {
+			t.Errorf("KeyStates not sorted at %q", k.Key)
+		}
+	}
+	if g := got["provider:google"]; g.Queue != "google" || g.Configured.PerSecond() != 10 || g.Current.PerSecond() != 5 || !g.Adapted {
+		t.Errorf("provider:google = %+v, want configured 10/s, current 5/s after a cut", g)
+	}
+	if y := got["provider:yahoo"]; y.Adapted || y.Current != y.Configured {
+		t.Errorf("provider:yahoo = %+v, want the configured rate, not adapted", y)
+	}
+	if o := got["domain:example.org"]; o.Queue != policy.DefaultQueue || !o.Adapted {
+		t.Errorf("domain:example.org = %+v, want it listed from the loop's state", o)
+	}
+}

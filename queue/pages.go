@@ -150,11 +150,6 @@ func (s *Server) domainsPage(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), pageTimeout)
 	defer cancel()
 	loop := s.loop()
-	states, err := loop.RateStates(ctx)
-	if err != nil {
-		s.pageError(w, err)
-		return
-	}
 	pauses, err := loop.Pauses(ctx)
 	if err != nil {
 		s.pageError(w, err)
@@ -164,40 +159,27 @@ func (s *Server) domainsPage(w http.ResponseWriter, r *http.Request) {
 	if s.o.Handler != nil {
 		pol = s.o.Handler.policy()
 	}
-	routes := map[string]policy.Route{}
-	for name, p := range pol.Providers {
-		routes["provider:"+name] = pol.Route(firstDomain(p.Domains, name))
+	keys, err := KeyStates(ctx, pol, loop)
+	if err != nil {
+		s.pageError(w, err)
+		return
 	}
-	for d := range pol.Domains {
-		routes["domain:"+d] = pol.Route(d)
-	}
-	for k := range states {
-		if _, ok := routes[k]; ok {
-			continue
+	rows := make([]domainRow, 0, len(keys))
+	for _, k := range keys {
+		row := domainRow{Key: k.Key, Queue: k.Queue, Configured: "—", Current: "configured", Changed: "—", Reason: "—"}
+		if !k.Configured.IsZero() {
+			row.Configured = k.Configured.String()
 		}
-		if d, ok := strings.CutPrefix(k, "domain:"); ok {
-			routes[k] = pol.Route(d)
-		} else {
-			routes[k] = policy.Route{}
+		if k.Adapted {
+			row.Current = k.Current.String()
+			row.Changed = timeText(k.Changed)
+			row.Reason = k.Reason
 		}
-	}
-	rows := make([]domainRow, 0, len(routes))
-	for k, rt := range routes {
-		row := domainRow{Key: k, Queue: rt.Queue, Configured: "—", Current: "configured", Changed: "—", Reason: "—"}
-		if !rt.Settings.Rate.IsZero() {
-			row.Configured = rt.Settings.Rate.String()
-		}
-		if st, ok := states[k]; ok {
-			row.Current = st.Rate.String()
-			row.Changed = timeText(st.LastChange)
-			row.Reason = st.LastReason
-		}
-		if p, ok := pauses[rt.Queue]; ok {
+		if p, ok := pauses[k.Queue]; ok {
 			row.Paused = pauseText(p)
 		}
 		rows = append(rows, row)
 	}
-	slices.SortFunc(rows, func(a, b domainRow) int { return strings.Compare(a.Key, b.Key) })
 	prows := make([]pauseRow, 0, len(pauses))
 	for q, p := range pauses {
 		prows = append(prows, pauseRow{Queue: q, Reason: p.Reason, Since: timeText(p.Since), Until: untilText(p)})

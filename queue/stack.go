@@ -104,19 +104,15 @@ func NewStack(sc StackConfig) (*Stack, error) {
 	}
 	client := NewClient(sc.Redis, ClientOptions{Config: q, Policy: pol, Templates: sc.Templates, Suppressions: sup, Recorder: rec})
 	rates := func() map[string]float64 {
-		out := map[string]float64{}
-		for name, p := range pol.Providers {
-			out["provider:"+name] = pol.Route(firstDomain(p.Domains, name)).Settings.Rate.PerSecond()
-		}
-		for d := range pol.Domains {
-			out["domain:"+d] = pol.Route(d).Settings.Rate.PerSecond()
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		if states, err := loop.RateStates(ctx); err == nil {
-			for k, st := range states {
-				out[k] = st.Rate.PerSecond() // the adaptive rate where the loop changed it
-			}
+		out := map[string]float64{}
+		keys, err := KeyStates(ctx, h.policy(), loop) // the policy in force, reloads included
+		if err != nil {
+			return out
+		}
+		for _, k := range keys {
+			out[k.Key] = k.Current.PerSecond()
 		}
 		return out
 	}
@@ -128,13 +124,6 @@ func NewStack(sc StackConfig) (*Stack, error) {
 		KeyPrefix: sc.KeyPrefix,
 	})
 	return &Stack{Client: client, Handler: h, Server: srv, Pool: pool, Recorder: rec, Suppressions: sup, Metrics: metrics, Loop: loop, Policy: pol}, nil
-}
-
-func firstDomain(ds []string, fallback string) string {
-	if len(ds) > 0 {
-		return ds[0]
-	}
-	return fallback
 }
 
 // Start starts the workers, the web side and the counter flushing.

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -77,8 +76,7 @@ func domainsCommand(fs *flag.FlagSet) func(context.Context, *env, []string) int 
 			fmt.Fprintf(e.stdout, "resumed %s\n", q)
 			return exitOK
 		}
-		pol := e.cfg.Policy.WithDefaults()
-		states, err := loop.RateStates(ctx)
+		keys, err := queue.KeyStates(ctx, e.cfg.Policy.WithDefaults(), loop)
 		if err != nil {
 			e.log.Error().Err(err).Msg("cannot read the rates")
 			return exitSkipped
@@ -88,57 +86,27 @@ func domainsCommand(fs *flag.FlagSet) func(context.Context, *env, []string) int 
 			e.log.Error().Err(err).Msg("cannot read the pauses")
 			return exitSkipped
 		}
-		rows := map[string]*domainRow{}
-		for name, p := range pol.Providers {
-			d := name
-			if len(p.Domains) > 0 {
-				d = p.Domains[0]
+		rows := make([]*domainRow, 0, len(keys))
+		for _, k := range keys {
+			r := &domainRow{Key: k.Key, Queue: k.Queue, Configured: k.Configured.PerSecond(), Current: k.Current.PerSecond(), Why: k.Reason}
+			if !k.Changed.IsZero() {
+				r.Changed = k.Changed.UTC().Format(time.RFC3339)
 			}
-			rt := pol.Route(d)
-			rows[rt.Key] = &domainRow{Key: rt.Key, Queue: rt.Queue, Configured: rt.Settings.Rate.PerSecond(), Current: rt.Settings.Rate.PerSecond()}
-		}
-		for d := range pol.Domains {
-			rt := pol.Route(d)
-			rows[rt.Key] = &domainRow{Key: rt.Key, Queue: rt.Queue, Configured: rt.Settings.Rate.PerSecond(), Current: rt.Settings.Rate.PerSecond()}
-		}
-		for k, st := range states {
-			r := rows[k]
-			if r == nil {
-				rt := pol.Route(strings.TrimPrefix(strings.TrimPrefix(k, "domain:"), "provider:"))
-				r = &domainRow{Key: k, Queue: rt.Queue, Configured: rt.Settings.Rate.PerSecond()}
-				rows[k] = r
-			}
-			r.Current = st.Rate.PerSecond()
-			if !st.LastChange.IsZero() {
-				r.Changed = st.LastChange.UTC().Format(time.RFC3339)
-			}
-			r.Why = st.LastReason
-		}
-		for _, r := range rows {
 			if info, err := insp.GetQueueInfo(r.Queue); err == nil {
 				r.Paused = info.Paused
 			}
 			if p, ok := pauses[r.Queue]; ok {
 				r.PauseWhy = p.Reason
 			}
+			rows = append(rows, r)
 		}
-		keys := make([]string, 0, len(rows))
-		for k := range rows {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
 		if *asJSON {
-			out := make([]*domainRow, len(keys))
-			for i, k := range keys {
-				out[i] = rows[k]
-			}
-			_ = json.NewEncoder(e.stdout).Encode(out)
+			_ = json.NewEncoder(e.stdout).Encode(rows)
 			return exitOK
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "KEY\tQUEUE\tCONFIGURED/s\tCURRENT/s\tCHANGED\tWHY\tPAUSED")
-		for _, k := range keys {
-			r := rows[k]
+		for _, r := range rows {
 			paused := "no"
 			if r.Paused {
 				paused = "yes: " + r.PauseWhy

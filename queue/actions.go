@@ -304,21 +304,11 @@ func (h *Handler) Ingest(ctx context.Context, e bounces.Event) (bounces.Diagnosi
 	if e.Source == bounces.SourceARF {
 		d = bounces.Diagnosis{Class: bounces.ClassComplaint, Hard: true, Rule: "arf", Explanation: "a feedback report: the recipient marked the mail as spam"}
 	}
+	if e.Time.IsZero() {
+		e.Time = h.now()
+	}
 	at := e.Time
-	if at.IsZero() {
-		at = h.now()
-	}
-	code := e.Code
-	if code == 0 {
-		code = codeOfStatus(e.Enhanced)
-	}
-	if h.Recorder != nil && e.Domain != "" {
-		h.Recorder.Record(at, e.Domain, code)
-	}
-	h.Metrics.answer(e.Domain, d.Class)
-	if h.OnEvent != nil {
-		h.OnEvent(ctx, e, d)
-	}
+	h.count(ctx, e, d)
 	switch {
 	case IngestSuppresses(e, d) && h.Suppressions != nil:
 		err := h.Suppressions.Add(ctx, e.Recipient, feedback.Suppression{Class: d.Class, Code: e.Code, Answer: e.Text, Campaign: e.Campaign, Time: at})

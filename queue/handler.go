@@ -210,23 +210,31 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	return se
 }
 
-// record diagnoses an answer, counts it and hands it to OnEvent.
+// record diagnoses an answer of the send path, counts it and hands it to
+// OnEvent.
 func (h *Handler) record(ctx context.Context, p SendPayload, at time.Time, r bounces.Reply) bounces.Diagnosis {
 	e := bounces.Event{Time: at, Campaign: p.Campaign, MessageID: p.ID, Recipient: p.To, Domain: p.Domain,
 		Code: r.Code, Enhanced: r.Enhanced, Text: r.Text, Source: bounces.SourceSMTP}
 	d := h.Classifier.Classify(r, p.Domain)
-	code := r.Code
+	h.count(ctx, e, d)
+	return d
+}
+
+// count adds a diagnosed event (at e.Time) to the counters, the metrics
+// and OnEvent. An answer without a basic code is counted under the code
+// its enhanced status stands for (codeOfStatus).
+func (h *Handler) count(ctx context.Context, e bounces.Event, d bounces.Diagnosis) {
+	code := e.Code
 	if code == 0 {
-		code = codeOfStatus(r.Enhanced)
+		code = codeOfStatus(e.Enhanced)
 	}
-	if h.Recorder != nil {
-		h.Recorder.Record(at, p.Domain, code)
+	if h.Recorder != nil && e.Domain != "" {
+		h.Recorder.Record(e.Time, e.Domain, code)
 	}
-	h.Metrics.answer(p.Domain, d.Class)
+	h.Metrics.answer(e.Domain, d.Class)
 	if h.OnEvent != nil {
 		h.OnEvent(ctx, e, d)
 	}
-	return d
 }
 
 // codeOfStatus stands in a basic code for an answer that had none (a

@@ -48,6 +48,9 @@ func TestFeedbackActions(t *testing.T) {
 			"google":  {Settings: policy.Settings{Rate: policy.Rate{N: 200, Per: time.Second}}, Domains: []string{"gmail.com", "googlemail.com"}},
 			"centrum": {Settings: policy.Settings{ReviewWindow: 4, ReviewThreshold: 0.5}, Domains: []string{"centrum.sk", "centrum.cz", "atlas.sk"}},
 		},
+		// The full mailbox must be suppressed after its attempts, not expire
+		// first on a busy machine: its max age is far beyond three retries.
+		Domains: map[string]policy.Settings{"azet.sk": {MaxAge: d(time.Minute)}},
 	}
 	st := newTestStack(t, rdb, world, pol, Config{Concurrency: 8, MaxRetry: 30}, nil)
 	if err := st.Start(); err != nil {

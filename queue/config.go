@@ -32,6 +32,10 @@ type Config struct {
 	// From is the sender address of messages that name none; default
 	// "noreply@bounceloop.invalid" (RFC 2606: set a real sender in production).
 	From string `toml:"from"`
+	// ReportZone is the IANA time zone of the monthly report that serve
+	// builds on the 1st at 03:00 (its days and its month boundaries);
+	// default "UTC".
+	ReportZone string `toml:"report_zone"`
 }
 
 // WebConfig is the [web] section: the HTTP listener of "serve" with the
@@ -89,6 +93,9 @@ func (c Config) WithDefaults() Config {
 	if c.From == "" {
 		c.From = DefaultFrom
 	}
+	if c.ReportZone == "" {
+		c.ReportZone = MonthlyReportZone
+	}
 	return c
 }
 
@@ -111,6 +118,11 @@ func (c Config) Validate() error {
 	if c.From != "" {
 		if _, err := CheckAddress(c.From); err != nil {
 			return fmt.Errorf("queue: queue.from: %w", err)
+		}
+	}
+	if c.ReportZone != "" {
+		if _, err := time.LoadLocation(c.ReportZone); err != nil {
+			return fmt.Errorf("queue: queue.report_zone: %q is not a time zone: %w", c.ReportZone, err)
 		}
 	}
 	return nil

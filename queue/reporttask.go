@@ -26,8 +26,8 @@ const TypeMonthlyReport = "report:monthly"
 // the 1st of each month, in MonthlyReportZone.
 const MonthlyReportSpec = "0 3 1 * *"
 
-// MonthlyReportZone is the zone of the monthly report: its days, its
-// months and its schedule. It is UTC until the config has a key for it.
+// MonthlyReportZone is the default zone of the monthly report ([queue]
+// report_zone): its days, its months and its schedule.
 const MonthlyReportZone = "UTC"
 
 // monthlyReportRetention is how long a finished report task (and its
@@ -210,6 +210,9 @@ func (r *Reports) Get(ctx context.Context, month, format string) ([]byte, bool, 
 // reports returns the server's Reports.
 func (s *Server) reports() *Reports {
 	r := &Reports{Redis: s.o.Redis, Prefix: s.o.KeyPrefix}
+	if loc, err := time.LoadLocation(s.o.Config.ReportZone); err == nil && s.o.Config.ReportZone != "" {
+		r.Location = loc // validated with the config
+	}
 	if s.o.Handler != nil {
 		r.Classifier = s.o.Handler.Classifier
 	}

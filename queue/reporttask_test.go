@@ -184,3 +184,28 @@ func TestReportTaskResult(t *testing.T) {
 		<-time.After(200 * time.Millisecond)
 	}
 }
+
+// TestReportZone checks [queue] report_zone: validated with an error that
+// names the key, and used as the zone of the server's reports.
+func TestReportZone(t *testing.T) {
+	for _, tc := range []struct {
+		zone, err string
+	}{
+		{"", ""},
+		{"UTC", ""},
+		{"Europe/Bratislava", ""},
+		{"Mars/Olympus", "queue.report_zone"},
+	} {
+		err := Config{ReportZone: tc.zone}.Validate()
+		if (err == nil) != (tc.err == "") || err != nil && !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("report_zone %q: %v, want an error naming %q", tc.zone, err, tc.err)
+		}
+	}
+	if got := (Config{}).WithDefaults().ReportZone; got != MonthlyReportZone {
+		t.Errorf("default report_zone = %q, want %q", got, MonthlyReportZone)
+	}
+	s := &Server{o: ServerOptions{Config: Config{ReportZone: "Europe/Bratislava"}}}
+	if got := s.reports().location().String(); got != "Europe/Bratislava" {
+		t.Errorf("reports' zone = %q, want Europe/Bratislava", got)
+	}
+}

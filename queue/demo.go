@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/bounceloop/bounceloop/bounces"
+	"github.com/bounceloop/bounceloop/feedback/report"
 	"github.com/bounceloop/bounceloop/policy"
 	"github.com/bounceloop/bounceloop/queue/compose"
 	"github.com/bounceloop/bounceloop/queue/internal/smtpsim"
@@ -48,6 +49,10 @@ type DemoOptions struct {
 	Classifier *bounces.Classifier
 	// SingleProcess: the Redis is the embedded one (see StackConfig).
 	SingleProcess bool
+	// Second, when set, sends a second campaign to the same list once the
+	// first is settled: the addresses the first suppressed get 605 (at
+	// enqueue, or right before sending for those suppressed meanwhile).
+	Second bool
 	Log           zerolog.Logger
 	// Progress, when set, is called about every 200 ms with the number of
 	// messages in a final state.
@@ -66,6 +71,23 @@ type DemoSummary struct {
 	Review      int                    `json:"review"`       // messages flagged for review
 	Paused      []string               `json:"paused"`       // queues paused past their review threshold
 	Rates       map[string]float64     `json:"rates"`        // domain -> final rate per second (the loop's)
+	// Second is the second campaign to the same list (DemoOptions.Second).
+	Second *DemoSecond `json:"second,omitempty"`
+}
+
+// DemoSecond is the result of the demo's second campaign to the same list.
+type DemoSecond struct {
+	Campaign  string `json:"campaign"`
+	Messages  int    `json:"messages"`
+	Enqueued  int    `json:"enqueued"`
+	Delivered int    `json:"delivered"`
+	// SuppressedAtEnqueue were refused by EnqueueBatch (counted as 605);
+	// SuppressedAtSend were suppressed after they were enqueued and got 605
+	// right before sending.
+	SuppressedAtEnqueue int            `json:"suppressed_at_enqueue"`
+	SuppressedAtSend    int            `json:"suppressed_at_send"`
+	ByClass             map[string]int `json:"by_class"` // answers of the second campaign
+	DurationS           float64        `json:"duration_s"`
 }
 
 // DemoDomain is one domain's part of a DemoSummary.
@@ -110,7 +132,7 @@ func StartDemo(rdb redis.UniversalClient, connOpt asynq.RedisConnOpt, o DemoOpti
 	}
 	speed := o.Speedup
 	st, err := NewStack(StackConfig{
-		Redis: rdb, ConnOpt: connOpt, KeyPrefix: "bounceloop-demo", Queue: q, Web: o.Web, Policy: pol,
+		Redis: rdb, ConnOpt: connOpt, KeyPrefix: demoPrefix, Queue: q, Web: o.Web, Policy: pol,
 		SMTP:      sender.Config{Mode: sender.ModeMX, Routes: world.Routes(), InsecureSkipVerify: true, HeloName: "demo.bounceloop.invalid"},
 		Templates: o.Templates, Classifier: o.Classifier, Log: o.Log, Resolver: refuseDNS{}, SingleProcess: o.SingleProcess,
 		RetryDelay: func(n int, err error, t *asynq.Task) time.Duration {
@@ -126,6 +148,9 @@ func StartDemo(rdb redis.UniversalClient, connOpt asynq.RedisConnOpt, o DemoOpti
 	}
 	return &Demo{World: world, Stack: st, rdb: rdb}, nil
 }
+
+// demoPrefix is the prefix of the demo's own Redis keys.
+const demoPrefix = "bounceloop-demo"
 
 // demoReviewWindow is the review window of the demo's providers.
 const demoReviewWindow = 50
@@ -185,7 +210,11 @@ func (refuseDNS) LookupMX(_ context.Context, name string) ([]*net.MX, error) {
 
 // Campaign returns the demo campaign: n messages over the analysis'
 // domains in its proportions.
-func (d *Demo) Campaign(n int) []Message {
+func (d *Demo) Campaign(n int) []Message { return demoCampaign("demo-2018-05", n) }
+
+// demoCampaign returns campaign name's n messages; the same n gives the
+// same list of recipients.
+func demoCampaign(name string, n int) []Message {
 	var total float64
 	for _, s := range demoShares {
 		total += s.n
@@ -206,7 +235,7 @@ func (d *Demo) Campaign(n int) []Message {
 			}
 			k := len(msgs)
 			msgs = append(msgs, Message{
-				Campaign: "demo-2018-05", To: fmt.Sprintf("reader%06d@%s", k, dom), Template: "newsletter",
+				Campaign: name, To: fmt.Sprintf("reader%06d@%s", k, dom), Template: "newsletter",
 				Data: map[string]any{"first_name": fmt.Sprintf("Reader %d", k), "offer": "20% off in May"},
 			})
 		}
@@ -223,21 +252,85 @@ func (d *Demo) Run(ctx context.Context, o DemoOptions) (DemoSummary, error) {
 		n = 20000
 	}
 	start := time.Now()
-	msgs := d.Campaign(n)
-	for i := 0; i < len(msgs); i += 1000 {
-		res, err := d.Stack.Client.EnqueueBatch(ctx, msgs[i:min(i+1000, len(msgs))])
-		if err != nil {
-			return DemoSummary{}, err
-		}
-		for _, r := range res {
-			if r.Status == StatusInvalid {
-				return DemoSummary{}, fmt.Errorf("queue: demo message refused: %s", r.Reason)
-			}
-		}
+	if _, err := d.enqueue(ctx, d.Campaign(n)); err != nil {
+		return DemoSummary{}, err
 	}
 	if err := d.Stack.Start(); err != nil {
 		return DemoSummary{}, err
 	}
+	if err := d.settle(ctx, n, o.Progress); err != nil {
+		return d.summary(n, time.Since(start)), err
+	}
+	sum := d.summary(n, time.Since(start))
+	if !o.Second {
+		return sum, nil
+	}
+	sec, err := d.second(ctx, n, o.Progress)
+	sum.Second = &sec
+	return sum, err
+}
+
+// enqueue enqueues msgs in batches and returns how many of each status.
+func (d *Demo) enqueue(ctx context.Context, msgs []Message) (map[Status]int, error) {
+	out := map[Status]int{}
+	for i := 0; i < len(msgs); i += 1000 {
+		res, err := d.Stack.Client.EnqueueBatch(ctx, msgs[i:min(i+1000, len(msgs))])
+		if err != nil {
+			return out, err
+		}
+		for _, r := range res {
+			if r.Status == StatusInvalid {
+				return out, fmt.Errorf("queue: demo message refused: %s", r.Reason)
+			}
+			out[r.Status]++
+		}
+	}
+	return out, nil
+}
+
+// second sends the second campaign, to the first's n recipients, and
+// waits until it is settled.
+func (d *Demo) second(ctx context.Context, n int, progress func(final, total int)) (DemoSecond, error) {
+	start := time.Now()
+	_, before := d.Stack.Metrics.Snapshot()
+	insp := asynq.NewInspectorFromRedisClient(d.rdb)
+	final := 0
+	if qs, err := insp.Queues(); err == nil {
+		for _, q := range qs {
+			if info, err := insp.GetQueueInfo(q); err == nil {
+				final += info.Completed + info.Archived + info.Pending
+			}
+		}
+	}
+	insp.Close()
+	const name = "demo-2018-06"
+	st, err := d.enqueue(ctx, demoCampaign(name, n))
+	sec := DemoSecond{Campaign: name, Messages: n, Enqueued: st[StatusEnqueued], SuppressedAtEnqueue: st[StatusSuppressed], ByClass: map[string]int{}}
+	if err == nil {
+		var shown func(int, int)
+		if progress != nil {
+			shown = func(f, _ int) { progress(min(f-final+sec.SuppressedAtEnqueue, n), n) }
+		}
+		err = d.settle(ctx, final+sec.Enqueued, shown)
+	}
+	_, after := d.Stack.Metrics.Snapshot()
+	for dom, classes := range after {
+		for c, k := range classes {
+			if diff := int(k - before[dom][c]); diff > 0 {
+				sec.ByClass[c.String()] += diff
+			}
+		}
+	}
+	sec.Delivered = sec.ByClass[bounces.ClassDelivered.String()]
+	sec.SuppressedAtSend = sec.ByClass[bounces.ClassSuppressed.String()]
+	sec.DurationS = math.Round(time.Since(start).Seconds()*10) / 10
+	return sec, err
+}
+
+// settle waits until no task is active, scheduled, retrying or pending
+// in a queue that is not paused, and at least n tasks are in a final
+// state (or ctx ends).
+func (d *Demo) settle(ctx context.Context, n int, progress func(final, total int)) error {
 	insp := asynq.NewInspectorFromRedisClient(d.rdb)
 	defer insp.Close()
 	t := time.NewTicker(200 * time.Millisecond)
@@ -248,7 +341,7 @@ func (d *Demo) Run(ctx context.Context, o DemoOptions) (DemoSummary, error) {
 		busy, final := 0, 0
 		qs, err := insp.Queues()
 		if err != nil {
-			return DemoSummary{}, fmt.Errorf("queue: demo: %w", err)
+			return fmt.Errorf("queue: demo: %w", err)
 		}
 		for _, q := range qs {
 			if info, err := insp.GetQueueInfo(q); err == nil {
@@ -261,19 +354,18 @@ func (d *Demo) Run(ctx context.Context, o DemoOptions) (DemoSummary, error) {
 				}
 			}
 		}
-		if o.Progress != nil {
-			o.Progress(min(final, n), n)
+		if progress != nil {
+			progress(min(final, n), n)
 		}
 		if busy == 0 && final >= n {
-			break
+			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return d.summary(n, time.Since(start)), ctx.Err()
+			return ctx.Err()
 		case <-t.C:
 		}
 	}
-	return d.summary(n, time.Since(start)), nil
 }
 
 func (d *Demo) summary(n int, took time.Duration) DemoSummary {
@@ -347,6 +439,17 @@ func (d *Demo) loopSummary(s *DemoSummary) {
 			s.Rates[dom] = rt.Settings.Rate.PerSecond()
 		}
 	}
+}
+
+// Report returns the root-cause report of the demo's own counters: the
+// month of now (UTC), as `bounceloop report --redis` would build it.
+func (d *Demo) Report(ctx context.Context) (*report.Report, error) {
+	if err := d.Stack.Recorder.Flush(ctx); err != nil { // the last second's answers
+		return nil, fmt.Errorf("queue: demo report: %w", err)
+	}
+	now := time.Now().UTC()
+	r := &Reports{Redis: d.rdb, Prefix: demoPrefix, Location: time.UTC, Classifier: d.Stack.Handler.Classifier}
+	return r.Analyze(ctx, report.Month{Year: now.Year(), Month: now.Month()})
 }
 
 // DomainsByAttempts returns the summary's domains by attempts, most first.

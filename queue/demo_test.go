@@ -8,13 +8,16 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/bounceloop/bounceloop/bounces"
+	"github.com/bounceloop/bounceloop/feedback"
 	"github.com/bounceloop/bounceloop/policy"
 	"github.com/bounceloop/bounceloop/queue/compose"
 )
 
 // TestDemo runs a small demo on the embedded Redis and checks that every
 // message reached a final state and that the world's script shows: the
-// spam blocks at centrum.sk, deliveries everywhere.
+// spam blocks at centrum.sk, deliveries everywhere; that the second
+// campaign to the same list gets 605 for every suppressed address; and
+// that the report of the demo's counters counts those 605s.
 func TestDemo(t *testing.T) {
 	emb, err := StartEmbedded()
 	if err != nil {
@@ -28,17 +31,26 @@ func TestDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := DemoOptions{Messages: 1500, Seed: 1, Templates: compose.Default(), Classifier: cl, Web: WebConfig{Listen: "off"},
-		Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), SingleProcess: true}
+		Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), SingleProcess: true, Second: true}
 	d, err := StartDemo(rdb, nil, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	sum, err := d.Run(context.Background(), opts)
+	// Three of the list were suppressed before (a previous month): both
+	// campaigns refuse them at enqueue.
+	ctx := context.Background()
+	const before = 3
+	for _, m := range d.Campaign(1500)[100 : 100+before] {
+		if err := d.Stack.Suppressions.Add(ctx, m.To, feedback.Suppression{Class: bounces.ClassInvalidRecipient, Code: 550, Answer: "550 5.1.1 no such user"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum, err := d.Run(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Messages != 1500 || sum.Delivered < 1400 || sum.Delivered > 1500 {
+	if sum.Messages != 1500 || sum.Delivered < 1400 || sum.Delivered > 1500-before {
 		t.Errorf("summary: %d messages, %d delivered; want 1500 and most delivered", sum.Messages, sum.Delivered)
 	}
 	if sum.Domains["gmail.com"] == nil || sum.Domains["gmail.com"].Attempts < 1000 {
@@ -53,6 +65,35 @@ func TestDemo(t *testing.T) {
 	}
 	if total != sum.Delivered {
 		t.Errorf("domains deliver %d, summary says %d", total, sum.Delivered)
+	}
+	sec := sum.Second
+	if sec == nil {
+		t.Fatal("no second campaign in the summary")
+	}
+	// Every address suppressed by the end of the first campaign is refused
+	// at enqueue by the second; the rest is enqueued.
+	if sec.SuppressedAtEnqueue != sum.Suppressed || sum.Suppressed < before || sec.Enqueued != 1500-sec.SuppressedAtEnqueue {
+		t.Errorf("second campaign: %+v; want the %d suppressed refused at enqueue and the rest enqueued", *sec, sum.Suppressed)
+	}
+	if sec.Delivered < 1400-sum.Suppressed {
+		t.Errorf("second campaign delivered %d of %d", sec.Delivered, sec.Enqueued)
+	}
+	rep, err := d.Report(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got605 int64
+	for _, c := range rep.Codes {
+		if c.Code == 605 {
+			got605 = c.Count
+		}
+	}
+	if want := int64(before + sec.SuppressedAtEnqueue + sec.SuppressedAtSend); got605 != want {
+		t.Errorf("the report counts %d answers 605, want %d (%d before the first campaign, %d refused by the second, %d before sending)",
+			got605, want, before, sec.SuppressedAtEnqueue, sec.SuppressedAtSend)
+	}
+	if rep.Totals.Attempts < int64(2*1500-sum.Suppressed) {
+		t.Errorf("the report counts %d attempts for two campaigns of 1500", rep.Totals.Attempts)
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,10 +14,11 @@ import (
 	"golang.org/x/term"
 
 	"github.com/bounceloop/bounceloop/bounces"
+	"github.com/bounceloop/bounceloop/feedback/report"
 	"github.com/bounceloop/bounceloop/queue"
 )
 
-const demoHelp = `Usage: bounceloop demo [--messages N] [--json] [--serve]
+const demoHelp = `Usage: bounceloop demo [--messages N] [--second=false] [--report=false] [--json] [--serve]
 
 One command, no setup: an embedded Redis (or the config's [redis], whose
 asynq queues it then fills: use a database of its own), a simulated receiving world of real
@@ -30,10 +32,20 @@ compressed (rates ×--speedup, retry delays ÷--speedup) so that the default
 run ends within about a minute. At the end a per-domain summary: attempts,
 delivered, answers by class, effective rate.
 
-With --json the summary is one object:
+Then (--second, on by default) a second campaign goes to the same list:
+the addresses the first suppressed get 605 — refused at enqueue, or right
+before sending for those suppressed meanwhile — and Gmail starts at the
+rate the loop learned. Last (--report, on by default) the monthly
+root-cause report of the demo's own counters (this month, UTC), as
+"bounceloop report" builds it, in Markdown.
+
+With --json the output is one object:
   {"messages","delivered","by_class":{CLASS:N},
    "domains":{DOMAIN:{"attempts","delivered","by_class","rate_per_s"}},"duration_s",
-   "suppressed","resent_small","review","paused":[QUEUE],"rates":{DOMAIN:RATE_PER_S}}
+   "suppressed","resent_small","review","paused":[QUEUE],"rates":{DOMAIN:RATE_PER_S},
+   "second":{"campaign","messages","enqueued","delivered","suppressed_at_enqueue",
+             "suppressed_at_send","by_class","duration_s"},
+   "report":{the report's JSON, as "bounceloop report --format json"}}
 With --serve the web UI ([web] listen, default 127.0.0.1:8080/monitoring)
 stays up after the run until SIGINT.
 
@@ -46,6 +58,8 @@ func demoCommand(fs *flag.FlagSet) func(context.Context, *env, []string) int {
 	serve := fs.Bool("serve", false, "keep the web UI up after the run, until SIGINT")
 	speedup := fs.Float64("speedup", 60, "time compression: rates are multiplied, retry delays divided by it")
 	seed := fs.Int64("seed", 1, "seed of the simulated world and the campaign")
+	second := fs.Bool("second", true, "send a second campaign to the same list (605 for the suppressed)")
+	withReport := fs.Bool("report", true, "print the monthly report of the demo's own counters")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), demoHelp)
 		fs.PrintDefaults()
@@ -85,7 +99,7 @@ func demoCommand(fs *flag.FlagSet) func(context.Context, *env, []string) int {
 		}
 		opts := queue.DemoOptions{
 			Messages: *messages, Seed: *seed, Speedup: *speedup, Policy: cfg.Policy, Queue: cfg.Queue, Web: web,
-			Templates: tpl, Classifier: cl, Log: e.log, SingleProcess: embedded,
+			Templates: tpl, Classifier: cl, Log: e.log, SingleProcess: embedded, Second: *second,
 		}
 		if f, ok := e.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 			opts.Progress = func(final, total int) {
@@ -106,13 +120,36 @@ func demoCommand(fs *flag.FlagSet) func(context.Context, *env, []string) int {
 			e.log.Error().Err(err).Msg("demo failed")
 			return exitSkipped
 		}
+		var rep *report.Report
+		if *withReport && err == nil {
+			if rep, err = d.Report(ctx); err != nil {
+				e.log.Error().Err(err).Msg("cannot build the demo's report")
+				return exitSkipped
+			}
+		}
 		if *asJSON {
-			enc := json.NewEncoder(e.stdout)
-			if err := enc.Encode(sum); err != nil {
+			out := struct {
+				queue.DemoSummary
+				Report json.RawMessage `json:"report,omitempty"`
+			}{DemoSummary: sum}
+			if rep != nil {
+				var b bytes.Buffer
+				if err := report.WriteJSON(&b, rep); err != nil {
+					return exitSkipped
+				}
+				out.Report = b.Bytes()
+			}
+			if err := json.NewEncoder(e.stdout).Encode(out); err != nil {
 				return exitSkipped
 			}
 		} else {
 			printDemo(e, sum)
+			if rep != nil {
+				fmt.Fprint(e.stdout, "\n")
+				if err := report.WriteMarkdown(e.stdout, rep); err != nil {
+					return exitSkipped
+				}
+			}
 		}
 		if *serve && ctx.Err() == nil {
 			e.log.Info().Str("ui", "http://"+d.Stack.Server.Addr()+"/monitoring/").Msg("the web UI stays up; SIGINT to stop")
@@ -152,5 +189,9 @@ func printDemo(e *env, s queue.DemoSummary) {
 			}
 		}
 		fmt.Fprintf(e.stdout, "%-12s %9d %9d %8.1f %9.1f  %s\n", d, dd.Attempts, dd.Delivered, dd.RatePerS, s.Rates[d], strings.Join(parts, ", "))
+	}
+	if sec := s.Second; sec != nil {
+		fmt.Fprintf(e.stdout, "\nsecond campaign %s to the same %d recipients in %.1fs: %d refused at enqueue as suppressed (605), %d suppressed before sending (605), %d enqueued, %d delivered\n",
+			sec.Campaign, sec.Messages, sec.DurationS, sec.SuppressedAtEnqueue, sec.SuppressedAtSend, sec.Enqueued, sec.Delivered)
 	}
 }

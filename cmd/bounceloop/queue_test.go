@@ -96,6 +96,14 @@ func TestDemoCommand(t *testing.T) {
 			RatePerS            float64        `json:"rate_per_s"`
 		}
 		DurationS float64 `json:"duration_s"`
+		Second    *struct {
+			Messages, Enqueued  int
+			SuppressedAtEnqueue int `json:"suppressed_at_enqueue"`
+		}
+		Report *struct {
+			Month  string
+			Totals struct{ Attempts int64 }
+		}
 	}
 	if err := json.Unmarshal([]byte(out), &sum); err != nil {
 		t.Fatalf("demo --json: %v: %s", err, out)
@@ -105,6 +113,12 @@ func TestDemoCommand(t *testing.T) {
 	}
 	if g := sum.Domains["gmail.com"]; g.Attempts < 150 || g.RatePerS <= 0 {
 		t.Errorf("gmail.com = %+v, want most of the campaign", g)
+	}
+	if sum.Second == nil || sum.Second.Messages != 300 || sum.Second.Enqueued+sum.Second.SuppressedAtEnqueue != 300 {
+		t.Errorf("demo --json second campaign = %+v, want the same 300 recipients", sum.Second)
+	}
+	if sum.Report == nil || sum.Report.Month != time.Now().UTC().Format("2006-01") || sum.Report.Totals.Attempts < 500 {
+		t.Errorf("demo --json report = %+v, want this month's report of both campaigns", sum.Report)
 	}
 }
 

@@ -53,7 +53,7 @@ type DemoOptions struct {
 	// first is settled: the addresses the first suppressed get 605 (at
 	// enqueue, or right before sending for those suppressed meanwhile).
 	Second bool
-	Log           zerolog.Logger
+	Log    zerolog.Logger
 	// Progress, when set, is called about every 200 ms with the number of
 	// messages in a final state.
 	Progress func(final, total int)

@@ -154,16 +154,9 @@ func (r *Reports) HandleMonthlyReport(ctx context.Context, t *asynq.Task) error 
 // path. Without data for month it stores nothing and returns an error
 // wrapping report.ErrNoData that names the month.
 func (r *Reports) Build(ctx context.Context, month report.Month) (string, error) {
-	loc := r.location()
-	counts := report.NewCounts(loc)
-	from := time.Date(month.Year, month.Month-1, 1, 0, 0, 0, 0, loc)
-	to := time.Date(month.Year, month.Month+1, 1, 0, 0, 0, 0, loc)
-	if err := feedback.ReadRedisCounts(ctx, r.Redis, feedback.Keys{Prefix: r.Prefix}, from, to, counts); err != nil {
-		return "", fmt.Errorf("queue: monthly report %s: %w", month, err)
-	}
-	rep, err := report.Analyze(counts, report.Options{Month: month, Location: loc, Classifier: r.Classifier, Now: r.now()})
+	rep, err := r.Analyze(ctx, month)
 	if err != nil {
-		return "", fmt.Errorf("queue: monthly report %s: %w", month, err)
+		return "", err
 	}
 	var html, js bytes.Buffer
 	if err := report.WriteHTML(&html, rep); err != nil {
@@ -181,6 +174,24 @@ func (r *Reports) Build(ctx context.Context, month report.Month) (string, error)
 		return "", fmt.Errorf("queue: monthly report %s: store: %w", month, err)
 	}
 	return ReportPath(m), nil
+}
+
+// Analyze reads the counters of month and the one before and returns
+// month's report; without data for month, an error wrapping
+// report.ErrNoData that names the month.
+func (r *Reports) Analyze(ctx context.Context, month report.Month) (*report.Report, error) {
+	loc := r.location()
+	counts := report.NewCounts(loc)
+	from := time.Date(month.Year, month.Month-1, 1, 0, 0, 0, 0, loc)
+	to := time.Date(month.Year, month.Month+1, 1, 0, 0, 0, 0, loc)
+	if err := feedback.ReadRedisCounts(ctx, r.Redis, feedback.Keys{Prefix: r.Prefix}, from, to, counts); err != nil {
+		return nil, fmt.Errorf("queue: monthly report %s: %w", month, err)
+	}
+	rep, err := report.Analyze(counts, report.Options{Month: month, Location: loc, Classifier: r.Classifier, Now: r.now()})
+	if err != nil {
+		return nil, fmt.Errorf("queue: monthly report %s: %w", month, err)
+	}
+	return rep, nil
 }
 
 // Months returns the months stored, newest first.

@@ -176,9 +176,10 @@ func (h *Handler) resendSmall(ctx context.Context, p SendPayload, now time.Time)
 	return q.ID, err // an existing id (a retry of this step) is fine
 }
 
-// flagForReview writes a copy of p into the review queue as an archived
-// task whose error is the answer: the web UI lists it there, and an
-// operator runs it (it is sent again) or deletes it.
+// flagForReview writes a copy of p into the paused review queue as an
+// archived task whose error is the answer: the web UI lists it there, and
+// an operator deletes it, or runs it (it waits pending until review is
+// resumed, then it is sent again; see Stack.setupReview).
 func (h *Handler) flagForReview(ctx context.Context, p SendPayload, se *SendError, now time.Time) (string, error) {
 	b, err := json.Marshal(p)
 	if err != nil {

@@ -412,3 +412,41 @@ func TestKeyStates(t *testing.T) {
 		t.Errorf("domain:example.org = %+v, want it listed from the loop's state", o)
 	}
 }
+
+// TestReviewQueuePaused checks that the review queue is paused when a
+// stack first starts on a Redis, with a reason `domains` shows, and that an
+// operator's resume stands when a stack starts again.
+func TestReviewQueuePaused(t *testing.T) {
+	rdb := redistest.DB(t)
+	world, err := smtpsim.Start(smtpsim.Config{Seed: 1, CatchAll: "other", Providers: []smtpsim.Provider{{Name: "other", Domains: []string{"example.org"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer world.Close()
+	start := func() *Stack {
+		st := newTestStack(t, rdb, world, policy.Config{}, Config{Concurrency: 2}, nil)
+		if err := st.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	defer insp.Close()
+	st := start()
+	if info, err := insp.GetQueueInfo(policy.ReviewQueue); err != nil || !info.Paused {
+		t.Fatalf("review queue after the first start: %+v, %v; want paused", info, err)
+	}
+	pauses, err := st.Loop.Pauses(context.Background())
+	if err != nil || pauses[policy.ReviewQueue].Reason != ReviewPauseReason {
+		t.Errorf("pauses = %+v, %v; want review's reason", pauses, err)
+	}
+	st.Shutdown()
+	if err := insp.UnpauseQueue(policy.ReviewQueue); err != nil {
+		t.Fatal(err)
+	}
+	st = start()
+	defer st.Shutdown()
+	if info, err := insp.GetQueueInfo(policy.ReviewQueue); err != nil || info.Paused {
+		t.Errorf("review queue after an operator resumed it and a restart: %+v, %v; want it left running", info, err)
+	}
+}

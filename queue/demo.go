@@ -405,7 +405,7 @@ func (d *Demo) loopSummary(s *DemoSummary) {
 		if err != nil {
 			continue
 		}
-		if info.Paused {
+		if info.Paused && q != policy.ReviewQueue { // review is always paused
 			s.Paused = append(s.Paused, q)
 		}
 		if q == policy.ReviewQueue {

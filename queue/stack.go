@@ -128,6 +128,9 @@ func NewStack(sc StackConfig) (*Stack, error) {
 
 // Start starts the workers, the web side and the counter flushing.
 func (s *Stack) Start() error {
+	if err := s.setupReview(context.Background()); err != nil {
+		return fmt.Errorf("queue: set up the review queue: %w", err)
+	}
 	if err := s.Server.Start(); err != nil {
 		return err
 	}
@@ -147,6 +150,34 @@ func (s *Stack) Start() error {
 	s.wg.Add(1)
 	go s.runMonthlyReports(ctx)
 	return nil
+}
+
+// ReviewPauseReason is the reason noted for the review queue's pause.
+const ReviewPauseReason = "flagged messages wait here, archived with their answer: run one in the web UI, then resume review to send it"
+
+// setupReview pauses the review queue the first time a stack starts on
+// this Redis (a marker key remembers it, so an operator's resume stands).
+// Flagged messages are archived there with their answer; one an operator
+// runs moves to pending and is sent when review is resumed (`bounceloop
+// domains resume review` or the web UI), so nothing flagged is ever sent
+// without two deliberate steps.
+func (s *Stack) setupReview(ctx context.Context) error {
+	prefix := s.Server.o.KeyPrefix
+	if prefix == "" {
+		prefix = "bounceloop"
+	}
+	rdb := s.Server.o.Redis
+	first, err := rdb.SetNX(ctx, prefix+":review:setup", time.Now().UTC().Format(time.RFC3339), 0).Result()
+	if err != nil || !first {
+		return err
+	}
+	if err := rdb.SAdd(ctx, asynqAllQueues, policy.ReviewQueue).Err(); err != nil {
+		return err
+	}
+	if err := s.Handler.Inspector.PauseQueue(policy.ReviewQueue); err != nil && !strings.Contains(err.Error(), "already paused") {
+		return err
+	}
+	return s.Loop.NotePause(ctx, policy.ReviewQueue, ReviewPauseReason)
 }
 
 // resumeInterval is how often a stack looks for suspensions that ended.

@@ -23,9 +23,12 @@ const domainsHelp = `Usage: bounceloop domains [--json]
 Without arguments: every provider group's queue and rate key with its
 configured rate, its current adaptive rate (the feedback loop's, shared
 through Redis), when and why it last changed, and whether its queue is
-paused and why (a review threshold). "resume QUEUE" resumes a queue paused
-for review and clears its pause note (the web UI's resume does the first
-half; the note then stays until this command or the next pause).
+paused and why (a review threshold, a suspension rule). "resume QUEUE"
+resumes a paused queue and clears its pause note (the web UI's resume does
+the first half; the note then stays until this command or the next pause).
+The review queue is paused from the first start on: flagged messages wait
+there archived with their answer; one run from the web UI is sent when
+"resume review" is given.
 
 Redis: [redis] of the config (default 127.0.0.1:6379).
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -135,4 +136,32 @@ func (s *Suppressions) List(ctx context.Context, fn func(SuppressedAddress) erro
 		}
 		cursor = next
 	}
+}
+
+// SuppressionCSVHeader is the header row of the suppression list's CSV
+// export (the `suppressions export` command and the web page's export).
+var SuppressionCSVHeader = []string{"address", "class", "code", "time", "campaign", "answer"}
+
+// CSVRecord returns a's row of the CSV export: time in RFC 3339 UTC, an
+// empty code or time when unknown. A field that a spreadsheet would take
+// for a formula (starting with =, +, -, @, a tab or a CR: a remote
+// server's answer is untrusted text) is prefixed with a single quote.
+func (a SuppressedAddress) CSVRecord() []string {
+	code, at := "", ""
+	if a.Code != 0 {
+		code = strconv.Itoa(a.Code)
+	}
+	if !a.Time.IsZero() {
+		at = a.Time.UTC().Format(time.RFC3339)
+	}
+	return []string{csvSafe(a.Address), a.Class.String(), code, at, csvSafe(a.Campaign), csvSafe(a.Answer)}
+}
+
+// csvSafe defuses a text field a spreadsheet would evaluate (OWASP CSV
+// injection).
+func csvSafe(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }

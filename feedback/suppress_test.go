@@ -2,6 +2,7 @@ package feedback
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -80,5 +81,34 @@ func TestPreSend(t *testing.T) {
 	}
 	if ttl := rdb.TTL(ctx, keys.Sent("m1@shop.example")).Val(); ttl <= 0 || ttl > time.Hour {
 		t.Errorf("sent record TTL = %v, want ≤ 1h", ttl)
+	}
+}
+
+// TestSuppressionCSVRecord checks the export's row, and that a field a
+// spreadsheet would evaluate as a formula is defused.
+func TestSuppressionCSVRecord(t *testing.T) {
+	at := time.Date(2026, 5, 3, 10, 0, 0, 0, time.FixedZone("CEST", 7200))
+	for _, tc := range []struct {
+		name string
+		in   SuppressedAddress
+		want []string
+	}{
+		{"plain", SuppressedAddress{Address: "a@example.com", Suppression: Suppression{Class: bounces.ClassInvalidRecipient, Code: 550, Answer: "550 5.1.1 no such user", Campaign: "spring", Time: at}},
+			[]string{"a@example.com", "invalid_recipient", "550", "2026-05-03T08:00:00Z", "spring", "550 5.1.1 no such user"}},
+		{"unknown code and time", SuppressedAddress{Address: "b@example.com"},
+			[]string{"b@example.com", "unknown", "", "", "", ""}},
+		{"formula in the answer", SuppressedAddress{Address: "c@example.com", Suppression: Suppression{Class: bounces.ClassComplaint, Answer: `=HYPERLINK("http://evil.test","x")`}},
+			[]string{"c@example.com", "complaint", "", "", "", `'=HYPERLINK("http://evil.test","x")`}},
+		{"every trigger", SuppressedAddress{Address: "-d@example.com", Suppression: Suppression{Campaign: "@SUM(1)", Answer: "+1"}},
+			[]string{"'-d@example.com", "unknown", "", "", "'@SUM(1)", "'+1"}},
+		{"tab and CR", SuppressedAddress{Address: "e@example.com", Suppression: Suppression{Campaign: "\tx", Answer: "\r=1"}},
+			[]string{"e@example.com", "unknown", "", "", "'\tx", "'\r=1"}},
+	} {
+		if got := tc.in.CSVRecord(); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+		if len(SuppressionCSVHeader) != len(tc.want) {
+			t.Fatalf("header has %d fields, rows %d", len(SuppressionCSVHeader), len(tc.want))
+		}
 	}
 }

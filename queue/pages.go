@@ -123,12 +123,12 @@ func (s *Server) suppressionsCSV(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="suppressions.csv"`)
 	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{"address", "class", "code", "time", "campaign", "answer"})
+	_ = cw.Write(feedback.SuppressionCSVHeader)
 	err := s.suppressions().List(ctx, func(e feedback.SuppressedAddress) error {
 		if !matchSuppression(e, lq) {
 			return nil
 		}
-		return cw.Write([]string{e.Address, e.Class.String(), codeText(e.Code), timeText(e.Time), e.Campaign, e.Answer})
+		return cw.Write(e.CSVRecord())
 	})
 	cw.Flush()
 	if err != nil {

@@ -167,7 +167,7 @@ func suppressionsCommand(fs *flag.FlagSet) func(context.Context, *env, []string)
 			var tw *tabwriter.Writer
 			if *asCSV {
 				w = csv.NewWriter(e.stdout)
-				_ = w.Write([]string{"address", "class", "code", "time", "campaign", "answer"})
+				_ = w.Write(feedback.SuppressionCSVHeader)
 			} else {
 				tw = tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 				fmt.Fprintln(tw, "ADDRESS\tCLASS\tCODE\tTIME\tCAMPAIGN\tANSWER")
@@ -180,7 +180,7 @@ func suppressionsCommand(fs *flag.FlagSet) func(context.Context, *env, []string)
 					at = a.Time.UTC().Format(time.RFC3339)
 				}
 				if w != nil {
-					return w.Write([]string{a.Address, a.Class.String(), fmt.Sprint(a.Code), at, a.Campaign, a.Answer})
+					return w.Write(a.CSVRecord())
 				}
 				_, err := fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", a.Address, a.Class, a.Code, at, a.Campaign, a.Answer)
 				return err

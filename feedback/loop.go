@@ -24,6 +24,7 @@ import (
 //	<prefix>:outcomes:{<queue>}          list of "0"/"1", newest first: the queue's review window
 //	<prefix>:outcomes:{<queue>}:flagged  string: the number of "1" in the list
 //	<prefix>:pauses                      hash: queue -> Pause (JSON)
+//	<prefix>:holds                       hash: "domain:<d>" or "rcpt:<addr>" -> Hold (JSON): suspensions by rule
 //
 // Every script touches one key (rates) or two keys sharing a hash tag (the
 // outcomes pair), so the layout works on Redis Cluster.
@@ -234,6 +235,7 @@ type Loop struct {
 	delivered map[string]*deliveries // rate key -> successes not yet sent
 	tooLarge  map[string]flagEntry   // domain -> cached TooLarge
 	lastSweep time.Time
+	holds     holdCache // a copy of Keys.Holds (holds.go)
 }
 
 // rateEntry is a cached record of Keys.Rates (absent: no record).

@@ -16,13 +16,15 @@ type Scope string
 // The scopes of a Rule.
 const (
 	// ScopeProvider pauses the provider group's asynq queue (visible in the
-	// web UI) for the suspension and resumes it automatically. Domains of
-	// no provider group are held back one message at a time instead (the
-	// default queue is never paused).
+	// web UI) for the suspension and resumes it automatically. A domain of
+	// no provider group is held back as by ScopeDomain instead (the default
+	// queue is never paused).
 	ScopeProvider Scope = "provider"
-	// ScopeDomain and ScopeRecipient hold back the message that got the
-	// answer: it is retried after the suspension, without spending its
-	// retry budget.
+	// ScopeDomain holds back every message to the recipient's domain for
+	// the suspension, ScopeRecipient every message to the recipient (a
+	// hold in Redis, seen by every process within half a second): a held
+	// message is retried when the hold ends, without spending its retry
+	// budget.
 	ScopeDomain    Scope = "domain"
 	ScopeRecipient Scope = "recipient"
 )

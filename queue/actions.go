@@ -57,7 +57,7 @@ func (h *Handler) act(ctx context.Context, t *asynq.Task, p SendPayload, route p
 		if age := now.Sub(p.Enqueued); !p.Enqueued.IsZero() && age > s.MaxAge.D() {
 			return fmt.Errorf("%s after %s: %w: %w", ReasonExpired, age.Round(time.Second), se, asynq.SkipRetry)
 		}
-		h.suspend(ctx, route, rule, now, log)
+		h.suspend(ctx, p, route, rule, se, now, log)
 		if class == bounces.ClassRateLimited {
 			if _, err := h.Loop.Throttled(ctx, route.Key, s); err != nil {
 				log.Warn().Err(err).Msg("feedback: cut the rate")
@@ -196,13 +196,24 @@ func (h *Handler) flagForReview(ctx context.Context, p SendPayload, se *SendErro
 // suspend applies a suspension rule: a provider scope pauses the
 // provider's queue until the suspension ends (Stack resumes it); the
 // message itself waits the suspension out in any scope.
-func (h *Handler) suspend(ctx context.Context, route policy.Route, rule policy.Rule, now time.Time, log zerolog.Logger) {
+func (h *Handler) suspend(ctx context.Context, p SendPayload, route policy.Route, rule policy.Rule, se *SendError, now time.Time, log zerolog.Logger) {
 	log = log.With().Str("suspension", rule.ID).Dur("suspend", rule.Suspend.D()).Logger()
+	until := now.Add(rule.Suspend.D())
 	if rule.Scope != policy.ScopeProvider || route.Queue == policy.DefaultQueue || h.Inspector == nil {
-		log.Info().Msg("suspension: the message waits")
+		// Hold back the domain (a provider scope outside any provider
+		// group: the default queue is never paused) or the recipient.
+		field := feedback.HoldDomain(p.Domain)
+		if rule.Scope == policy.ScopeRecipient {
+			field = feedback.HoldRecipient(p.To)
+		}
+		hold := feedback.Hold{Rule: rule.ID, Reason: se.Reply.Text, Since: now.UTC(), Until: until.UTC()}
+		if err := h.Loop.SetHold(ctx, field, hold); err != nil {
+			log.Warn().Err(err).Msg("feedback: hold back; only this message waits")
+			return
+		}
+		log.Warn().Str("scope", string(rule.Scope)).Time("until", until).Msg("held back")
 		return
 	}
-	until := now.Add(rule.Suspend.D())
 	if pauses, err := h.Loop.Pauses(ctx); err == nil {
 		if p, ok := pauses[route.Queue]; ok && (p.Until.IsZero() || !p.Until.Before(until)) {
 			return // paused already (for review, or by a suspension lasting as long)
@@ -217,6 +228,25 @@ func (h *Handler) suspend(ctx context.Context, route policy.Route, rule policy.R
 		log.Warn().Err(err).Msg("feedback: note the suspension")
 	}
 	log.Warn().Str("queue", route.Queue).Time("until", until).Msg("queue suspended")
+}
+
+// held returns the retry of a message whose domain or recipient is held
+// back by a suspension rule (see suspend), or nil. It does not spend the
+// retry budget; past max_age the message expires.
+func (h *Handler) held(ctx context.Context, p SendPayload, s policy.Settings, now time.Time, log zerolog.Logger) error {
+	hold, ok, err := h.Loop.HeldUntil(ctx, p.Domain, p.To)
+	if err != nil || !ok {
+		return nil // Redis is away: the send path finds out itself
+	}
+	se := &SendError{
+		Reply:     bounces.Reply{Enhanced: "4.0.0", Text: fmt.Sprintf("held back by rule %s until %s: %s", hold.Rule, hold.Until.UTC().Format(time.RFC3339), hold.Reason)},
+		Diagnosis: bounces.Diagnosis{Class: bounces.ClassTransient, Rule: hold.Rule, Explanation: "a suspension rule holds the domain or the recipient back"},
+	}
+	if age := now.Sub(p.Enqueued); !p.Enqueued.IsZero() && age > s.MaxAge.D() {
+		return fmt.Errorf("%s after %s: %w: %w", ReasonExpired, age.Round(time.Second), se, asynq.SkipRetry)
+	}
+	log.Debug().Str("rule", hold.Rule).Time("until", hold.Until).Msg("held back")
+	return &retryAfter{SendError: se, in: hold.Until.Sub(now), throttle: true}
 }
 
 // outcomeBatch holds a process's unflagged outcomes per queue until a

@@ -364,8 +364,8 @@ func TestSuspension(t *testing.T) {
 	if info, err := insp.GetQueueInfo("google"); err != nil || info.Paused {
 		t.Errorf("google queue after the suspension: %+v, %v; want resumed", info, err)
 	}
-	if p, _ := st.Loop.Pauses(ctx); len(p) != 0 {
-		t.Errorf("pauses after the suspension: %+v", p)
+	if p, _ := st.Loop.Pauses(ctx); p["google"] != (feedback.Pause{}) {
+		t.Errorf("google's pause after the suspension: %+v", p["google"])
 	}
 	states := finalStates(t, insp)
 	for id, s := range states {
@@ -448,5 +448,82 @@ func TestReviewQueuePaused(t *testing.T) {
 	defer st.Shutdown()
 	if info, err := insp.GetQueueInfo(policy.ReviewQueue); err != nil || info.Paused {
 		t.Errorf("review queue after an operator resumed it and a restart: %+v, %v; want it left running", info, err)
+	}
+}
+
+// TestHoldScopes: a suspension rule of scope domain holds back every
+// message to the domain until it ends (another domain is not held), one of
+// scope recipient only that recipient; the held messages are delivered
+// afterwards, without spending their retry budget.
+func TestHoldScopes(t *testing.T) {
+	for _, tc := range []struct {
+		scope      policy.Scope
+		sameDomain bool // whether another recipient of the domain is held
+	}{
+		{policy.ScopeDomain, true},
+		{policy.ScopeRecipient, false},
+	} {
+		t.Run(string(tc.scope), func(t *testing.T) {
+			rdb := redistest.DB(t)
+			world, err := smtpsim.Start(smtpsim.Config{Seed: 1, CatchAll: "other", Providers: []smtpsim.Provider{
+				{Name: "other", Domains: []string{"example.org", "example.net"}},
+			}, Domains: map[string]smtpsim.Domain{
+				"example.org": {TempFailReply: "421 4.7.0 Try again later, closing connection."},
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer world.Close()
+			const suspend = 3 * time.Second
+			pol := policy.Config{Rules: []policy.Rule{{ID: "test.hold", Codes: []int{421}, Domains: []string{"example.org"}, Scope: tc.scope, Suspend: policy.Duration(suspend)}}}
+			st := newTestStack(t, rdb, world, pol, Config{Concurrency: 4, MaxRetry: 1}, nil)
+			if err := st.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(st.Shutdown)
+			ctx := context.Background()
+			msg := func(to string) Message {
+				return Message{To: to, Template: "notice", Data: map[string]any{"first_name": "A"}}
+			}
+			if _, err := st.Client.EnqueueBatch(ctx, []Message{msg("flaky-1@example.org")}); err != nil {
+				t.Fatal(err)
+			}
+			var hold feedback.Hold
+			deadline := time.Now().Add(10 * time.Second)
+			for time.Now().Before(deadline) && hold.Rule == "" {
+				holds, _ := st.Loop.Holds(ctx)
+				for _, h := range holds {
+					hold = h
+				}
+				<-time.After(20 * time.Millisecond)
+			}
+			if hold.Rule != "test.hold" || !strings.HasPrefix(hold.Reason, "421 4.7.0") {
+				t.Fatalf("hold = %+v, want test.hold with the answer", hold)
+			}
+			res, err := st.Client.EnqueueBatch(ctx, []Message{msg("ok-2@example.org"), msg("ok-3@example.net")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			other, elsewhere := res[0].ID, res[1].ID
+			deadline = time.Now().Add(5 * time.Second)
+			for time.Now().Before(deadline) && world.Accepted(elsewhere) == 0 {
+				<-time.After(20 * time.Millisecond)
+			}
+			if world.Accepted(elsewhere) != 1 {
+				t.Fatal("example.net is held back too")
+			}
+			<-time.After(300 * time.Millisecond) // the same domain had as long
+			if held := world.Accepted(other) == 0; held != tc.sameDomain && time.Now().Before(hold.Until) {
+				t.Errorf("ok-2@example.org held back = %v, want %v", held, tc.sameDomain)
+			}
+			insp := asynq.NewInspectorFromRedisClient(rdb)
+			defer insp.Close()
+			waitFinal(t, insp, 30*time.Second)
+			for id, s := range finalStates(t, insp) {
+				if s != "completed" {
+					t.Errorf("%s: %s, want completed after the hold", id, s)
+				}
+			}
+		})
 	}
 }

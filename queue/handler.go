@@ -143,6 +143,9 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	route := h.policy().Route(p.Domain)
 	rate, burst := route.Settings.Rate, route.Settings.Burst
 	if h.Loop != nil {
+		if err := h.held(ctx, p, route.Settings, now, log); err != nil {
+			return err // a suspension rule holds the domain or the recipient back
+		}
 		if eff, err := h.Loop.EffectiveRate(ctx, route.Key, route.Settings); err == nil && eff != rate {
 			rate, burst = eff, eff.DefaultBurst()
 		}

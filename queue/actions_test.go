@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -402,8 +403,9 @@ func TestKeyStates(t *testing.T) {
 			t.Errorf("KeyStates not sorted at %q", k.Key)
 		}
 	}
-	if g := got["provider:google"]; g.Queue != "google" || g.Configured.PerSecond() != 10 || g.Current.PerSecond() != 5 || !g.Adapted {
-		t.Errorf("provider:google = %+v, want configured 10/s, current 5/s after a cut", g)
+	cut := rt.Settings.Rate.PerSecond() * rt.Settings.ThrottleCut
+	if g := got["provider:google"]; g.Queue != "google" || g.Configured.PerSecond() != 10 || math.Abs(g.Current.PerSecond()-cut) > 1e-9 || !g.Adapted {
+		t.Errorf("provider:google = %+v, want configured 10/s, current %g/s after a cut", g, cut)
 	}
 	if y := got["provider:yahoo"]; y.Adapted || y.Current != y.Configured {
 		t.Errorf("provider:yahoo = %+v, want the configured rate, not adapted", y)

@@ -146,6 +146,10 @@ type pauseRow struct {
 	Queue, Reason, Since, Until string
 }
 
+type holdRow struct {
+	What, Rule, Reason, Since, Until string
+}
+
 func (s *Server) domainsPage(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), pageTimeout)
 	defer cancel()
@@ -185,7 +189,17 @@ func (s *Server) domainsPage(w http.ResponseWriter, r *http.Request) {
 		prows = append(prows, pauseRow{Queue: q, Reason: p.Reason, Since: timeText(p.Since), Until: untilText(p)})
 	}
 	slices.SortFunc(prows, func(a, b pauseRow) int { return strings.Compare(a.Queue, b.Queue) })
-	s.render(w, "domains", map[string]any{"Title": "Domains", "Rows": rows, "Pauses": prows})
+	holds, err := loop.Holds(ctx)
+	if err != nil {
+		s.pageError(w, err)
+		return
+	}
+	hrows := make([]holdRow, 0, len(holds))
+	for f, h := range holds {
+		hrows = append(hrows, holdRow{What: f, Rule: h.Rule, Reason: h.Reason, Since: timeText(h.Since), Until: timeText(h.Until)})
+	}
+	slices.SortFunc(hrows, func(a, b holdRow) int { return strings.Compare(a.What, b.What) })
+	s.render(w, "domains", map[string]any{"Title": "Domains", "Rows": rows, "Pauses": prows, "Holds": hrows})
 }
 
 func (s *Server) reportsPage(w http.ResponseWriter, r *http.Request) {
@@ -331,6 +345,10 @@ td.answer{max-width:40em;word-break:break-word;font-family:monospace;font-size:1
 <table><tr><th>Queue</th><th>Why</th><th>Since (UTC)</th><th>Until (UTC)</th></tr>
 {{range .Pauses}}<tr><td>{{.Queue}}</td><td>{{.Reason}}</td><td>{{.Since}}</td><td>{{.Until}}</td></tr>
 {{else}}<tr><td colspan="4" class="muted">none</td></tr>{{end}}</table>
+<h2>Held back by suspension rules</h2>
+<table><tr><th>Domain or recipient</th><th>Rule</th><th>Answer</th><th>Since (UTC)</th><th>Until (UTC)</th></tr>
+{{range .Holds}}<tr><td>{{.What}}</td><td>{{.Rule}}</td><td>{{.Reason}}</td><td>{{.Since}}</td><td>{{.Until}}</td></tr>
+{{else}}<tr><td colspan="5" class="muted">none</td></tr>{{end}}</table>
 {{template "foot"}}{{end}}
 
 {{define "reports"}}{{template "head" .}}

@@ -156,6 +156,10 @@ func TestPagesDomains(t *testing.T) {
 	if err := st.Loop.NoteSuspension(ctx, "google", "421 4.7.28 <unusual rate>", time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil {
 		t.Fatal(err)
 	}
+	hold := feedback.Hold{Rule: "slow.rule", Reason: "421 4.7.0 <later>", Since: time.Now(), Until: time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)}
+	if err := st.Loop.SetHold(ctx, feedback.HoldDomain("example.org"), hold); err != nil {
+		t.Fatal(err)
+	}
 	code, body, _ := get(t, st.Server.routes(), "/domains")
 	if code != http.StatusOK {
 		t.Fatalf("GET /domains = %d: %s", code, body)
@@ -163,6 +167,7 @@ func TestPagesDomains(t *testing.T) {
 	for _, w := range append([]string{
 		"provider:google", "domain:centrum.sk", "10/s", feedback.ReasonThrottled,
 		"421 4.7.28 &lt;unusual rate&gt;", "until 2030-01-01 00:00:00Z",
+		"domain:example.org", "slow.rule", "421 4.7.0 &lt;later&gt;", "2031-01-01 00:00:00Z",
 	}, navLinks...) {
 		if !strings.Contains(body, w) {
 			t.Errorf("GET /domains lacks %q", w)

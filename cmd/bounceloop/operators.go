@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/bounceloop/bounceloop/bounces"
 	"github.com/bounceloop/bounceloop/feedback"
+	"github.com/bounceloop/bounceloop/policy"
 	"github.com/bounceloop/bounceloop/queue"
 )
 
@@ -45,6 +47,10 @@ type domainRow struct {
 	Why        string  `json:"why,omitempty"`
 	Paused     bool    `json:"paused"`
 	PauseWhy   string  `json:"pause_reason,omitempty"`
+	// HeldUntil and HeldWhy: a suspension rule holds the domain (key
+	// "domain:<d>") or the recipient (key "recipient:<address>") back.
+	HeldUntil string `json:"held_until,omitempty"`
+	HeldWhy   string `json:"held_reason,omitempty"`
 }
 
 func domainsCommand(fs *flag.FlagSet) func(context.Context, *env, []string) int {
@@ -103,6 +109,12 @@ func domainsCommand(fs *flag.FlagSet) func(context.Context, *env, []string) int 
 			}
 			rows = append(rows, r)
 		}
+		holds, err := loop.Holds(ctx)
+		if err != nil {
+			e.log.Error().Err(err).Msg("cannot read the holds")
+			return exitSkipped
+		}
+		rows = addHolds(rows, holds, e.cfg.Policy.WithDefaults())
 		if *asJSON {
 			_ = json.NewEncoder(e.stdout).Encode(rows)
 			return exitOK
@@ -114,11 +126,49 @@ func domainsCommand(fs *flag.FlagSet) func(context.Context, *env, []string) int 
 			if r.Paused {
 				paused = "yes: " + r.PauseWhy
 			}
+			if r.HeldUntil != "" {
+				paused += "; held until " + r.HeldUntil + ": " + r.HeldWhy
+			}
 			fmt.Fprintf(tw, "%s\t%s\t%g\t%.3g\t%s\t%s\t%s\n", r.Key, r.Queue, r.Configured, r.Current, r.Changed, r.Why, paused)
 		}
 		_ = tw.Flush()
 		return exitOK
 	}
+}
+
+// addHolds marks the rows of held domains and adds a row for every other
+// hold: "domain:<d>" or "recipient:<address>".
+func addHolds(rows []*domainRow, holds map[string]feedback.Hold, pol policy.Config) []*domainRow {
+	byKey := map[string]*domainRow{}
+	for _, r := range rows {
+		byKey[r.Key] = r
+	}
+	fields := make([]string, 0, len(holds))
+	for f := range holds {
+		fields = append(fields, f)
+	}
+	sort.Strings(fields)
+	for _, f := range fields {
+		h := holds[f]
+		key, queue := f, ""
+		if d, ok := strings.CutPrefix(f, "domain:"); ok {
+			queue = pol.Route(d).Queue
+		} else if a, ok := strings.CutPrefix(f, "rcpt:"); ok {
+			key = "recipient:" + a
+			if at := strings.LastIndexByte(a, '@'); at >= 0 {
+				queue = pol.Route(a[at+1:]).Queue
+			}
+		}
+		r := byKey[key]
+		if r == nil {
+			r = &domainRow{Key: key, Queue: queue}
+			rows = append(rows, r)
+			byKey[key] = r
+		}
+		r.HeldUntil = h.Until.UTC().Format(time.RFC3339)
+		r.HeldWhy = "rule " + h.Rule + ": " + h.Reason
+	}
+	return rows
 }
 
 const suppressionsHelp = `Usage: bounceloop suppressions list [--csv]

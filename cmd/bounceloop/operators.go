@@ -25,7 +25,9 @@ const domainsHelp = `Usage: bounceloop domains [--json]
 Without arguments: every provider group's queue and rate key with its
 configured rate, its current adaptive rate (the feedback loop's, shared
 through Redis), when and why it last changed, and whether its queue is
-paused and why (a review threshold, a suspension rule). "resume QUEUE"
+paused and why (a review threshold, a suspension rule), and every domain
+(key domain:<d>) or recipient (key recipient:<address>) a suspension rule
+of scope domain or recipient holds back, until when and why. "resume QUEUE"
 resumes a paused queue and clears its pause note (the web UI's resume does
 the first half; the note then stays until this command or the next pause).
 The review queue is paused from the first start on: flagged messages wait

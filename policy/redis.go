@@ -52,6 +52,11 @@ func (c RedisConfig) Validate() error {
 	if c.Cluster && c.DB != 0 {
 		return fmt.Errorf("policy: redis.db: Redis Cluster has only database 0")
 	}
+	if len(c.Addrs) > 1 && !c.Cluster && c.MasterName == "" {
+		// go-redis would take several addresses for a Cluster's seeds
+		// while asynq's web UI used the first as a single server.
+		return fmt.Errorf("policy: redis.addrs: %d addresses need cluster = true (Cluster seeds) or master_name (Sentinel); a single server takes one", len(c.Addrs))
+	}
 	if strings.ContainsAny(c.Prefix, " {}\r\n") {
 		return fmt.Errorf("policy: redis.prefix: %q must not contain spaces or braces", c.Prefix)
 	}

@@ -23,6 +23,9 @@ func TestRedisConfigValidate(t *testing.T) {
 		{"cluster db", RedisConfig{Cluster: true, DB: 1}, "redis.db"},
 		{"cluster and sentinel", RedisConfig{Cluster: true, MasterName: "m"}, "redis.cluster"},
 		{"prefix with brace", RedisConfig{Prefix: "a{b}"}, "redis.prefix"},
+		{"several addrs, single server", RedisConfig{Addrs: []string{"127.0.0.1:6379", "127.0.0.1:6380"}}, "redis.addrs"},
+		{"several sentinels", RedisConfig{Addrs: []string{"127.0.0.1:26379", "127.0.0.1:26380"}, MasterName: "m"}, ""},
+		{"several seeds", RedisConfig{Addrs: []string{"127.0.0.1:7000", "127.0.0.1:7001"}, Cluster: true}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -102,7 +102,8 @@ type Pause struct {
 }
 
 // rateRecord is the JSON of a field of Keys.Rates, written by rateScript.
-// Rates are per second, times UNIX milliseconds.
+// Rates are per second, times UNIX milliseconds. Records written before
+// limit, used and since existed read them as 0, 0 and changed.
 type rateRecord struct {
 	Rate      float64 `json:"rate"`      // effective rate
 	Base      float64 `json:"base"`      // the configured rate it started from
@@ -110,23 +111,33 @@ type rateRecord struct {
 	Reason    string  `json:"reason"`    // why
 	Cut       int64   `json:"cut"`       // last cut
 	Throttled int64   `json:"throttled"` // last rate_limited answer, cut or not
+	Limit     float64 `json:"limit"`     // the rate just before the last cut (0: no cut yet)
+	Used      float64 `json:"used"`      // deliveries reported since Since
+	Since     int64   `json:"since"`     // start of the window counting Used
 }
 
 // rateScript is the rate controller, atomic in Redis. KEYS[1] is the rates
 // hash; ARGV: op ("cut" or "raise"), field (the rate key), now (ms),
-// base, lo, hi (per second), cut factor, step (per second), interval (ms).
+// base, lo, hi (per second), cut factor, step (a share), interval (ms),
+// and for a raise the deliveries counted since the caller's last call.
 // It returns {rate as a string, 1 if it changed else 0}.
 //
 // A record whose base differs from the configured rate (a config change)
 // starts over at the configured rate. A cut applies when the last cut is at
-// least an interval old; every rate_limited answer is remembered. A raise
-// applies when the last change and the last rate_limited answer are at
-// least an interval old; a new record never rises on its first call.
+// least an interval old; it remembers the rate it cut from (limit); every
+// rate_limited answer is remembered. A raise call adds its deliveries to
+// the count of the window starting at since (used; a call that makes the
+// record starts the window, its deliveries uncounted). When the window,
+// the last change and the last rate_limited answer are at least an
+// interval old, the window is judged and restarted: the rate rises by
+// step × max(rate, limit) if used reached half of what the rate allows in
+// one interval. A new record never rises on its first call.
 var rateScript = redis.NewScript(`
 local h, op, field = KEYS[1], ARGV[1], ARGV[2]
 local now = tonumber(ARGV[3])
 local base, lo, hi = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local cut, step, iv = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local n = tonumber(ARGV[10]) or 0
 local s
 local raw = redis.call('HGET', h, field)
 if raw then
@@ -138,6 +149,9 @@ if (not s) or math.abs(s.base - base) > 1e-9 * base then
   s = {rate = base, base = base, changed = now, reason = 'configured', cut = 0, throttled = 0}
   fresh = true
 end
+local limit = tonumber(s.limit) or 0
+local used = tonumber(s.used) or 0
+local since = tonumber(s.since) or tonumber(s.changed) or now
 local r = s.rate
 if r < lo then r = lo end
 if r > hi then r = hi end
@@ -147,23 +161,32 @@ if op == 'cut' then
   s.throttled = now
   dirty = true
   if now - (s.cut or 0) >= iv then
+    limit = r
     r = r * cut
     if r < lo then r = lo end
     s.cut, s.changed, s.reason = now, now, 'throttled'
+    used, since = 0, now
     changed = 1
   end
 elseif op == 'raise' then
-  if (not fresh) and r < hi and now - (s.changed or 0) >= iv and now - (s.throttled or 0) >= iv then
-    r = r + step
-    if r > hi then r = hi end
-    s.changed, s.reason = now, 'recovered'
-    changed, dirty = 1, true
+  if n > 0 and not fresh then
+    used = used + n
+    dirty = true
+  end
+  if (not fresh) and now - since >= iv and now - (s.changed or 0) >= iv and now - (s.throttled or 0) >= iv then
+    if r < hi and used >= 0.5 * r * iv / 1000 then
+      r = r + step * math.max(r, limit)
+      if r > hi then r = hi end
+      s.changed, s.reason = now, 'recovered'
+      changed = 1
+    end
+    used, since, dirty = 0, now, true
   end
 end
 if dirty then
   redis.call('HSET', h, field, string.format(
-    '{"rate":%.17g,"base":%.17g,"changed":%.17g,"reason":"%s","cut":%.17g,"throttled":%.17g}',
-    r, s.base, s.changed or now, s.reason or 'configured', s.cut or 0, s.throttled or 0))
+    '{"rate":%.17g,"base":%.17g,"changed":%.17g,"reason":"%s","cut":%.17g,"throttled":%.17g,"limit":%.17g,"used":%.17g,"since":%.17g}',
+    r, s.base, s.changed or now, s.reason or 'configured', s.cut or 0, s.throttled or 0, limit, used, since))
 end
 return {string.format('%.17g', r), changed}
 `)
@@ -210,12 +233,21 @@ return {f, n}
 // The rate controller is AIMD. A key's effective rate starts at its
 // configured Settings.Rate; a rate_limited answer (Throttled) multiplies it
 // by ThrottleCut, at most once per RecoveryInterval, never below MinRate,
-// so a burst of deferrals from one overload cuts once; after a
-// RecoveryInterval with successes (Delivered), no change and no
-// rate_limited answer, it rises by RecoveryStep × Rate, never above
-// MaxRate. Each decision is one Lua script on one hash, atomic across
-// processes. A change of the configured Rate restarts the key at the new
-// rate.
+// so a burst of deferrals from one overload cuts once. After a
+// RecoveryInterval with no change and no rate_limited answer, in which the
+// successes (Delivered, summed over processes) reached half of what the
+// rate allows in an interval, it rises by RecoveryStep × max(rate, limit),
+// never above MaxRate, where limit is the rate of the last cut: the rate
+// at which the receiver last deferred. Below that rate the step is
+// constant (additive increase, back to it in (1 − ThrottleCut) /
+// RecoveryStep intervals); above it, and before any cut, the step grows
+// with the rate (probing, by RecoveryStep per interval). The step is thus
+// set by the receiver's answers, not by the configured rate, so one
+// RecoveryStep fits a rate configured too high or too low, and a key
+// sending well below its rate (idle, or short of connections) does not
+// drift up untested. Each decision is one Lua script on one hash, atomic
+// across processes. A change of the configured Rate restarts the key at
+// the new rate.
 //
 // Cost on the send path: EffectiveRate reads a local cache (a Redis read at
 // most every 500 ms per key and process); Delivered counts in memory and
@@ -365,7 +397,7 @@ func clampRate(ps float64, s policy.Settings) policy.Rate {
 // (unchanged when the cut was already made in this interval). One Lua
 // script, atomic across processes; this process's cache is updated at once.
 func (l *Loop) Throttled(ctx context.Context, key string, s policy.Settings) (policy.Rate, error) {
-	r, err := l.runRate(ctx, "cut", key, s)
+	r, err := l.runRate(ctx, "cut", key, s, 0)
 	if err != nil {
 		return policy.Rate{}, fmt.Errorf("feedback: throttle %s: %w", key, err)
 	}
@@ -374,12 +406,21 @@ func (l *Loop) Throttled(ctx context.Context, key string, s policy.Settings) (po
 
 // Delivered records a successful delivery for key. Successes are counted
 // in memory; at most once per key and s.RecoveryInterval (and on the first
-// success of a key) the process runs the controller in Redis, which raises
-// the effective rate by s.RecoveryStep × s.Rate (not above s.MaxRate) when
-// a RecoveryInterval has passed since the last change and since the last
-// rate_limited answer. A failed call keeps the count for the next one and
-// returns the error.
+// success of a key) the process runs the controller in Redis with its
+// count. The controller raises the effective rate by s.RecoveryStep ×
+// max(rate, rate of the last cut), not above s.MaxRate, when a
+// RecoveryInterval has passed since the last change and since the last
+// rate_limited answer, and the successes reported by every process since
+// the controller last judged the key reached half of what the rate allows
+// in one interval (so a key that sends below half its rate is not
+// raised). A failed call keeps the count for the next one and returns the
+// error.
 func (l *Loop) Delivered(ctx context.Context, key string, s policy.Settings) error {
+	return l.deliveredN(ctx, key, s, 1)
+}
+
+// deliveredN is Delivered for n successes at once.
+func (l *Loop) deliveredN(ctx context.Context, key string, s policy.Settings, n int64) error {
 	now := l.now()
 	l.mu.Lock()
 	d := l.delivered[key]
@@ -388,26 +429,27 @@ func (l *Loop) Delivered(ctx context.Context, key string, s policy.Settings) err
 		l.delivered[key] = d
 		l.sweepLocked(now)
 	}
-	d.n++
+	d.n += n
 	if !d.last.IsZero() && now.Sub(d.last) < s.RecoveryInterval.D() {
 		l.mu.Unlock()
 		return nil
 	}
-	n := d.n
+	count := d.n
 	d.n, d.last = 0, now
 	l.mu.Unlock()
 
-	if _, err := l.runRate(ctx, "raise", key, s); err != nil {
+	if _, err := l.runRate(ctx, "raise", key, s, count); err != nil {
 		l.mu.Lock()
-		d.n += n
+		d.n += count
 		l.mu.Unlock()
 		return fmt.Errorf("feedback: recover %s: %w", key, err)
 	}
 	return nil
 }
 
-// runRate runs rateScript and caches its answer.
-func (l *Loop) runRate(ctx context.Context, op, key string, s policy.Settings) (policy.Rate, error) {
+// runRate runs rateScript and caches its answer; n is the deliveries a
+// raise reports.
+func (l *Loop) runRate(ctx context.Context, op, key string, s policy.Settings, n int64) (policy.Rate, error) {
 	now := l.now()
 	base := s.Rate.PerSecond()
 	lo, hi := s.MinRate.PerSecond(), s.MaxRate.PerSecond()
@@ -419,8 +461,8 @@ func (l *Loop) runRate(ctx context.Context, op, key string, s policy.Settings) (
 	}
 	f := func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
 	res, err := rateScript.Run(ctx, l.rdb, []string{l.keys.Rates()},
-		op, key, now.UnixMilli(), f(base), f(lo), f(hi), f(s.ThrottleCut), f(s.RecoveryStep*base),
-		s.RecoveryInterval.D().Milliseconds()).Slice()
+		op, key, now.UnixMilli(), f(base), f(lo), f(hi), f(s.ThrottleCut), f(s.RecoveryStep),
+		s.RecoveryInterval.D().Milliseconds(), n).Slice()
 	if err != nil {
 		return policy.Rate{}, err
 	}

@@ -71,10 +71,18 @@ func setupLoop(t *testing.T) (*Loop, *redis.Client, Keys, *fakeClock) {
 	return NewLoop(rdb, keys, clk.Now), rdb, keys, clk
 }
 
-// gmailSettings are resolved settings: 10/s in [1/s, 20/s], cut 0.5,
-// step 1/s, interval 10 s.
+// gmailSettings are resolved settings with round numbers (not the
+// built-in loop settings): 10/s in [1/s, 20/s], cut 0.5, step 0.1,
+// interval 10 s.
 func gmailSettings() policy.Settings {
-	return policy.Config{Default: policy.Settings{Rate: policy.Rate{N: 10, Per: time.Second}}}.Route("gmail.com").Settings
+	return policy.Config{Default: policy.Settings{Rate: perSecond(10), MaxRate: perSecond(20), ThrottleCut: 0.5,
+		RecoveryStep: 0.1, RecoveryInterval: policy.Duration(10 * time.Second)}}.Route("gmail.com").Settings
+}
+
+// builtinSettings are the resolved built-in settings of a key configured
+// at rate per second: the loop's defaults as shipped.
+func builtinSettings(rate float64) policy.Settings {
+	return policy.Config{Default: policy.Settings{Rate: perSecond(rate)}}.Route("gmail.com").Settings
 }
 
 func perSecond(n float64) policy.Rate { return policy.Rate{N: n, Per: time.Second} }
@@ -136,6 +144,14 @@ func TestLoopAIMD(t *testing.T) {
 			t.Fatalf("%s: Delivered(%q) = %v", step, key, err)
 		}
 	}
+	// work reports an interval's deliveries at the current rate.
+	work := func(step string) {
+		t.Helper()
+		r, _ := l.EffectiveRate(ctx, key, s)
+		if err := l.deliveredN(ctx, key, s, int64(math.Ceil(r.PerSecond()*iv.Seconds()))); err != nil {
+			t.Fatalf("%s: Delivered(%q) = %v", step, key, err)
+		}
+	}
 
 	rate(s.Rate, "start")
 	if got, _ := l.EffectiveRate(ctx, key, s); got != s.Rate {
@@ -160,13 +176,16 @@ func TestLoopAIMD(t *testing.T) {
 	}
 
 	clk.Advance(iv)
-	deliver("recovery")
-	rate(perSecond(2), "raised by step × rate")
-	deliver("again in the same interval")
-	rate(perSecond(2), "one raise per interval")
-	for i := 0; i < 30; i++ {
+	deliver("recovery with one delivery")
+	rate(perSecond(1), "no raise: less than half of what the rate allows in an interval")
+	clk.Advance(iv)
+	work("recovery")
+	rate(perSecond(1.1), "raised by step × the rate of the last cut (1/s, at the floor)")
+	work("again in the same interval")
+	rate(perSecond(1.1), "one raise per interval")
+	for i := 0; i < 40; i++ {
 		clk.Advance(iv)
-		deliver("climb")
+		work("climb")
 	}
 	rate(s.MaxRate, "ceiling")
 	if got, _ := l.EffectiveRate(ctx, key, s); got != s.MaxRate {
@@ -227,8 +246,9 @@ func TestLoopDeliveredBatches(t *testing.T) {
 	if got, want := hook.n.Load(), int64(2*intervals); got != want {
 		t.Errorf("%d Delivered calls over %d intervals and 2 keys ran %d scripts, want %d", 2*intervals*perInterval, intervals, got, want)
 	}
-	// Each flush after the first raised the rate once.
-	want := perSecond(10 + float64(intervals-1))
+	// Each flush after the first raised the rate once, by a tenth of it
+	// (no cut yet: the step follows the rate).
+	want := perSecond(10 * math.Pow(1.1, intervals-1))
 	for _, key := range []string{"a", "b"} {
 		if got, _ := l.EffectiveRate(ctx, key, s); !near(got, want) {
 			t.Errorf("EffectiveRate(%q) = %v, want %v", key, got, want)
@@ -359,7 +379,7 @@ func TestLoopSettingsChange(t *testing.T) {
 	}
 	clk.Advance(faster.RecoveryInterval.D())
 	got, err := l.Throttled(ctx, "k", faster)
-	if want := (policy.Rate{N: 900, Per: time.Minute}); err != nil || !near(got, want) || got.Per != time.Minute {
+	if want := (policy.Rate{N: 1800 * faster.ThrottleCut, Per: time.Minute}); err != nil || !near(got, want) || got.Per != time.Minute {
 		t.Errorf("Throttled at the new rate = %v, %v, want %v (in the configured unit)", got, err, want)
 	}
 }
@@ -447,20 +467,273 @@ func TestLoopProperties(t *testing.T) {
 			prev = r.PerSecond()
 		}
 
-		// Constant success from the floor: the rate reaches max within
-		// ceil((max-min)/(step×rate)) intervals, +2 for the interval after
+		// Constant success at the effective rate: each interval raises
+		// the rate by at least step × rate, so it reaches max within
+		// log(max/min) / log(1+step) intervals, +2 for the interval after
 		// the last deferral and the phase of the first flush.
-		needed := int(math.Ceil((s.MaxRate.PerSecond()-s.MinRate.PerSecond())/(s.RecoveryStep*s.Rate.PerSecond()))) + 2
-		deadline := clk.Now().Add(time.Duration(needed+1) * iv)
-		for clk.Now().Before(deadline) {
-			if err := l.Delivered(ctx, key, s); err != nil {
+		needed := int(math.Ceil(math.Log(s.MaxRate.PerSecond()/s.MinRate.PerSecond())/math.Log1p(s.RecoveryStep))) + 2
+		for range needed + 1 {
+			r, err := l.EffectiveRate(ctx, key, s)
+			if err != nil {
 				t.Fatal(err)
 			}
-			clk.Advance(iv / 4)
+			clk.Advance(iv)
+			if err := l.deliveredN(ctx, key, s, int64(math.Ceil(r.PerSecond()*iv.Seconds()))); err != nil {
+				t.Fatal(err)
+			}
 		}
 		clk.Advance(cacheTTL)
 		if r, _ := l.EffectiveRate(ctx, key, s); r != s.MaxRate {
 			t.Fatalf("seed %d: after %d intervals of success EffectiveRate = %v, want max %v", seed, needed+1, r, s.MaxRate)
+		}
+	}
+}
+
+// TestLoopStep: the raise is recovery_step × the rate of the last cut
+// while below it (a constant step: additive increase), and recovery_step ×
+// the current rate above it and before any cut.
+func TestLoopStep(t *testing.T) {
+	l, _, _, clk := setupLoop(t)
+	ctx := context.Background()
+	s := gmailSettings()
+	s.MaxRate = perSecond(100)
+	const key = "k"
+	iv := s.RecoveryInterval.D()
+	work := func() policy.Rate {
+		t.Helper()
+		r, err := l.EffectiveRate(ctx, key, s)
+		if err == nil {
+			err = l.deliveredN(ctx, key, s, int64(math.Ceil(r.PerSecond()*iv.Seconds())))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, _ = l.EffectiveRate(ctx, key, s)
+		return r
+	}
+	var got []float64
+	work() // the first call makes the record
+	for range 2 {
+		clk.Advance(iv)
+		got = append(got, work().PerSecond())
+	}
+	if _, err := l.Throttled(ctx, key, s); err != nil {
+		t.Fatal(err)
+	}
+	for range 7 {
+		clk.Advance(iv)
+		got = append(got, work().PerSecond())
+	}
+	// 10 ×1.1 ×1.1 = 12.1, cut to 6.05 (the limit is 12.1), + 1.21 five
+	// times back to 12.1, then ×1.1 again.
+	want := []float64{11, 12.1, 7.26, 8.47, 9.68, 10.89, 12.1, 13.31, 14.641}
+	if len(got) != len(want) {
+		t.Fatalf("rates %v, want %v", got, want)
+	}
+	for i := range want {
+		if math.Abs(got[i]-want[i]) > 1e-9*want[i] {
+			t.Errorf("rate after raise %d = %g/s, want %g/s (all: %v)", i+1, got[i], want[i], got)
+		}
+	}
+}
+
+// TestLoopStepProperties checks the step on random settings: below the
+// rate of the last cut every raise adds the same recovery_step × that
+// rate; at or above it (and before any cut) a raise multiplies the rate by
+// 1 + recovery_step; never above max_rate.
+func TestLoopStepProperties(t *testing.T) {
+	l, _, _, clk := setupLoop(t)
+	ctx := context.Background()
+	for seed := range 30 {
+		rng := rand.New(rand.NewPCG(uint64(seed), 11))
+		rate := 1 + rng.Float64()*200
+		s := policy.Config{Default: policy.Settings{
+			Rate:             perSecond(rate),
+			MaxRate:          perSecond(rate * (1 + rng.Float64()*9)),
+			ThrottleCut:      0.05 + rng.Float64()*0.9,
+			RecoveryStep:     0.01 + rng.Float64()*0.99,
+			RecoveryInterval: policy.Duration(time.Duration(1+rng.IntN(30)) * time.Second),
+		}}.Route("x.example").Settings
+		iv, step, hi := s.RecoveryInterval.D(), s.RecoveryStep, s.MaxRate.PerSecond()
+		key := fmt.Sprintf("step:%d", seed)
+		rateNow := func() float64 {
+			r, err := l.EffectiveRate(ctx, key, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r.PerSecond()
+		}
+		limit := 0.0 // the rate of the last cut
+		for i := 0; i < 60; i++ {
+			clk.Advance(iv)
+			before := rateNow()
+			if rng.IntN(4) == 0 {
+				r, err := l.Throttled(ctx, key, s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := math.Max(s.MinRate.PerSecond(), before*s.ThrottleCut); math.Abs(r.PerSecond()-want) > 1e-9*want {
+					t.Fatalf("seed %d: Throttled at %g/s = %v, want %g/s", seed, before, r, want)
+				}
+				limit = before
+				continue
+			}
+			if err := l.deliveredN(ctx, key, s, int64(math.Ceil(before*iv.Seconds()))); err != nil {
+				t.Fatal(err)
+			}
+			after := rateNow()
+			if i == 0 || before >= hi*(1-1e-12) {
+				continue // the record's first call; at the ceiling
+			}
+			inc := step * math.Max(before, limit)
+			want := math.Min(hi, before+inc)
+			if math.Abs(after-want) > 1e-9*want {
+				t.Fatalf("seed %d step %d: raise from %g/s (last cut at %g/s, step %g) = %g/s, want %g/s",
+					seed, i, before, limit, step, after, want)
+			}
+		}
+	}
+}
+
+// TestLoopIdleNoRaise: a key delivering less than half of what its rate
+// allows in an interval (idle, or held back by its connections) is not
+// raised, so it cannot drift up to max_rate untested; delivering more
+// than half, it is.
+func TestLoopIdleNoRaise(t *testing.T) {
+	l, _, _, clk := setupLoop(t)
+	ctx := context.Background()
+	for seed := range 20 {
+		rng := rand.New(rand.NewPCG(uint64(seed), 13))
+		s := builtinSettings(5 + rng.Float64()*100)
+		s.RecoveryInterval = policy.Duration(time.Duration(1+rng.IntN(30)) * time.Second)
+		iv := s.RecoveryInterval.D()
+		for _, tt := range []struct {
+			share float64
+			rises bool
+		}{{0, false}, {0.45, false}, {0.55, true}, {1, true}} {
+			key := fmt.Sprintf("idle:%d:%g", seed, tt.share)
+			first := true
+			for range 20 {
+				r, err := l.EffectiveRate(ctx, key, s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				n := int64(tt.share * r.PerSecond() * iv.Seconds())
+				if tt.rises {
+					n = int64(math.Ceil(tt.share * r.PerSecond() * iv.Seconds()))
+				}
+				if err := l.deliveredN(ctx, key, s, max(n, 1)); err != nil {
+					t.Fatal(err)
+				}
+				after, _ := l.EffectiveRate(ctx, key, s)
+				switch {
+				case !tt.rises && after.PerSecond() > r.PerSecond():
+					t.Fatalf("seed %d: delivering %d (%g of %v over %v) raised the rate to %v", seed, n, tt.share, r, iv, after)
+				case tt.rises && !first && r != s.MaxRate && after.PerSecond() <= r.PerSecond():
+					t.Fatalf("seed %d: delivering %d (%g of %v over %v) did not raise the rate", seed, n, tt.share, r, iv)
+				}
+				first = false
+				clk.Advance(iv)
+			}
+		}
+	}
+}
+
+// TestLoopScaleFree: the controller has no absolute unit: with rate,
+// min_rate and max_rate multiplied by k, the same answers give the
+// effective rates multiplied by k. So one default fits any capacity.
+func TestLoopScaleFree(t *testing.T) {
+	l, _, _, clk := setupLoop(t)
+	ctx := context.Background()
+	for seed := range 10 {
+		rng := rand.New(rand.NewPCG(uint64(seed), 17))
+		k := 0.1 + rng.Float64()*10
+		a := builtinSettings(10)
+		b := builtinSettings(10 * k)
+		iv := a.RecoveryInterval.D()
+		ka, kb := fmt.Sprintf("scale:%d:a", seed), fmt.Sprintf("scale:%d:b", seed)
+		for i := 0; i < 80; i++ {
+			clk.Advance(iv)
+			ra, _ := l.EffectiveRate(ctx, ka, a)
+			rb, _ := l.EffectiveRate(ctx, kb, b)
+			if math.Abs(rb.PerSecond()-k*ra.PerSecond()) > 1e-9*rb.PerSecond() {
+				t.Fatalf("seed %d step %d: rates %v and %v, want a ratio of %g", seed, i, ra, rb, k)
+			}
+			if rng.IntN(3) == 0 {
+				if _, err := l.Throttled(ctx, ka, a); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := l.Throttled(ctx, kb, b); err != nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			if err := l.deliveredN(ctx, ka, a, int64(math.Ceil(ra.PerSecond()*iv.Seconds()))); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.deliveredN(ctx, kb, b, int64(math.Ceil(rb.PerSecond()*iv.Seconds()))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// TestLoopConverges runs the built-in settings against a receiver of
+// capacity C (it accepts C per second and defers the rest), from a rate
+// configured 4× too high, 4× too low and at random in between: the rate
+// reaches 90% of C within 20 intervals, and from then on stays within
+// [throttle_cut × C, (1 + recovery_step)² × C] and delivers at least 88%
+// of C on average.
+func TestLoopConverges(t *testing.T) {
+	l, _, _, clk := setupLoop(t)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(7, 19))
+	type start struct{ c, from float64 }
+	starts := []start{{100, 400}, {100, 25}, {3, 12}, {3, 0.75}}
+	for range 6 {
+		c := 1 + rng.Float64()*500
+		starts = append(starts, start{c, c * math.Pow(4, 2*rng.Float64()-1)})
+	}
+	for i, st := range starts {
+		s := builtinSettings(st.from)
+		iv := s.RecoveryInterval.D()
+		key := fmt.Sprintf("converge:%d", i)
+		reached := -1
+		var delivered float64
+		var n int
+		for j := 0; j < 100; j++ {
+			clk.Advance(iv)
+			r, err := l.EffectiveRate(ctx, key, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ps := r.PerSecond()
+			if reached < 0 && ps >= 0.9*st.c && ps <= st.c {
+				reached = j
+			}
+			if reached >= 0 {
+				lo, hi := s.ThrottleCut*st.c, (1+s.RecoveryStep)*(1+s.RecoveryStep)*st.c
+				if ps < lo*(1-1e-9) || ps > hi*(1+1e-9) {
+					t.Fatalf("C %g from %g: interval %d: rate %v outside [%g, %g] after reaching 90%% of C", st.c, st.from, j, r, lo, hi)
+				}
+				delivered += math.Min(ps, st.c)
+				n++
+			}
+			if ps > st.c {
+				if _, err := l.Throttled(ctx, key, s); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := l.deliveredN(ctx, key, s, max(1, int64(math.Min(ps, st.c)*iv.Seconds()))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if reached < 0 || reached > 20 {
+			t.Errorf("C %g from %g: reached 90%% of C after %d intervals, want <= 20", st.c, st.from, reached)
+			continue
+		}
+		if mean := delivered / float64(n); mean < 0.88*st.c {
+			t.Errorf("C %g from %g: delivered %.3g C on average after reaching it, want >= 0.88 C", st.c, st.from, mean/st.c)
 		}
 	}
 }

@@ -22,17 +22,20 @@ const (
 // DefaultRate is the built-in rate of a key when no level sets one: 10/s.
 var DefaultRate = Rate{N: 10, Per: time.Second}
 
-// Built-in defaults of the feedback loop's settings (see Settings).
+// Built-in defaults of the feedback loop's settings (see Settings). The
+// adaptive rate may go a factor of 10 either way of the configured rate,
+// so a rate configured 4× too high or too low still finds the receiver's
+// capacity; docs/loop.md measures these defaults against such a receiver.
 const (
-	DefaultMinRateDivisor      = 10               // min_rate: rate / 10
-	DefaultMaxRateFactor       = 2                // max_rate: rate × 2
-	DefaultThrottleCut         = 0.5              // throttle_cut
-	DefaultRecoveryStep        = 0.1              // recovery_step
-	DefaultRecoveryInterval    = 10 * time.Second // recovery_interval
-	DefaultMaxAge              = 48 * time.Hour   // max_age
-	DefaultMailboxFullAttempts = 3                // mailbox_full_attempts
-	DefaultReviewThreshold     = 0.05             // review_threshold
-	DefaultReviewWindow        = 500              // review_window
+	DefaultMinRateDivisor      = 10             // min_rate: rate / 10
+	DefaultMaxRateFactor       = 10             // max_rate: rate × 10
+	DefaultThrottleCut         = 0.8            // throttle_cut
+	DefaultRecoveryStep        = 0.1            // recovery_step
+	DefaultRecoveryInterval    = time.Second    // recovery_interval
+	DefaultMaxAge              = 48 * time.Hour // max_age
+	DefaultMailboxFullAttempts = 3              // mailbox_full_attempts
+	DefaultReviewThreshold     = 0.05           // review_threshold
+	DefaultReviewWindow        = 500            // review_window
 
 	// MinRecoveryInterval is the shortest recovery_interval accepted: the
 	// loop's state reaches every process within a second.
@@ -90,18 +93,22 @@ type Settings struct {
 	// message every MaxRateInterval). Must be <= Rate.
 	MinRate Rate `toml:"min_rate"`
 	// MaxRate is the ceiling of the adaptive rate: successes raise the rate
-	// up to it. Default: Rate × 2 (at most MaxRatePerSecond). Must be >=
+	// up to it. Default: Rate × 10 (at most MaxRatePerSecond). Must be >=
 	// Rate.
 	MaxRate Rate `toml:"max_rate"`
 	// ThrottleCut multiplies the effective rate on a rate_limited answer,
-	// at most once per RecoveryInterval. Default 0.5; must be > 0 and < 1.
+	// at most once per RecoveryInterval. Default 0.8; must be > 0 and < 1.
 	ThrottleCut float64 `toml:"throttle_cut"`
-	// RecoveryStep is the additive raise of the effective rate after a
-	// RecoveryInterval with successes and no throttling, as a fraction of
-	// Rate. Default 0.1; must be > 0 and <= 1.
+	// RecoveryStep is the raise of the effective rate after a
+	// RecoveryInterval without throttling in which the key delivered at
+	// least half of what its rate allows: this share of the rate of the
+	// last cut (the rate at which the receiver deferred), a constant step
+	// back up to it; above it, or before any cut, this share of the current
+	// rate. It is not a share of Rate, so one value fits a Rate configured
+	// too high or too low. Default 0.1; must be > 0 and <= 1.
 	RecoveryStep float64 `toml:"recovery_step"`
 	// RecoveryInterval is the pace of the rate controller: at most one cut
-	// and one raise per interval. Default 10s; at least 1s.
+	// and one raise per interval. Default 1s; at least 1s.
 	RecoveryInterval Duration `toml:"recovery_interval"`
 	// RetrySchedule is the delays between retries of transient answers;
 	// the last delay repeats. Default ["5m", "15m", "1h", "4h"]. Absent
@@ -343,7 +350,7 @@ func defaultMinRate(r Rate) Rate {
 	return floor
 }
 
-// defaultMaxRate is the built-in max_rate of r: r × 2, but at most
+// defaultMaxRate is the built-in max_rate of r: r × 10, but at most
 // MaxRatePerSecond.
 func defaultMaxRate(r Rate) Rate {
 	m := Rate{N: r.N * DefaultMaxRateFactor, Per: r.Per}
@@ -751,15 +758,16 @@ func tomlKey(k string) string {
 //
 // No provider publishes a sending rate, so every rate below is our
 // conservative default: a warmed-up sender raises it in config.toml, and
-// the feedback loop cuts it on deferrals. The comments say what each
-// provider does publish.
+// the feedback loop cuts it on deferrals and raises it (up to 10×) while
+// the receiver accepts what is sent. The comments say what each provider
+// does publish.
 func DefaultConfig() Config {
 	r := func(n float64) Rate { return Rate{N: n, Per: time.Second} }
 	return Config{
 		// Domains of no provider: each domain is its own key at 10/s.
 		// The feedback loop's built-in defaults are spelled out here too;
 		// min_rate and max_rate are left to follow each level's rate
-		// (rate / 10 and rate × 2).
+		// (rate / 10 and rate × 10).
 		Default: Settings{
 			Rate:                     DefaultRate,
 			MaxConnections:           DefaultMaxConnections,

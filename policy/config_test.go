@@ -550,7 +550,7 @@ func TestRouteFeedbackSettings(t *testing.T) {
 		want   Settings
 	}{
 		{"gmail.com", withBuiltins(Settings{Rate: perSec(20), Burst: 20, MaxConnections: 4, MaxMessagesPerConnection: 100, Priority: 1,
-			MinRate: perSec(4), MaxRate: perSec(40), ThrottleCut: 0.7, RecoveryStep: 0.3, RetrySchedule: mins(1, 2),
+			MinRate: perSec(4), MaxRate: perSec(200), ThrottleCut: 0.7, RecoveryStep: 0.3, RetrySchedule: mins(1, 2),
 			MaxAge: Duration(time.Hour), ReviewThreshold: 0.2, ReviewWindow: 100})},
 		// The domain entry's own rate and max_rate; min_rate, step and
 		// schedule from the provider; cut and max_age from the default.
@@ -559,7 +559,7 @@ func TestRouteFeedbackSettings(t *testing.T) {
 			RetrySchedule: mins(1, 2), MaxAge: Duration(time.Hour), MailboxFullAttempts: 5, ReviewThreshold: 0.2, ReviewWindow: 100})},
 		// Built-in bounds from the domain's own rate.
 		{"x.example", withBuiltins(Settings{Rate: perSec(3), Burst: 3, MaxConnections: 4, MaxMessagesPerConnection: 100, Priority: 1,
-			MinRate: perSec(0.3), MaxRate: perSec(6), ThrottleCut: 0.7, MaxAge: Duration(time.Hour), ReviewWindow: 100})},
+			MinRate: perSec(0.3), MaxRate: perSec(30), ThrottleCut: 0.7, MaxAge: Duration(time.Hour), ReviewWindow: 100})},
 		{"example.org", withBuiltins(Settings{Rate: DefaultRate, Burst: 10, MaxConnections: 4, MaxMessagesPerConnection: 100, Priority: 1,
 			ThrottleCut: 0.7, MaxAge: Duration(time.Hour), ReviewWindow: 100})},
 	}
@@ -579,14 +579,16 @@ func TestRouteFeedbackSettings(t *testing.T) {
 }
 
 func TestDefaultBounds(t *testing.T) {
+	slowest := 1.0 / 24 // a float64, multiplied at run time as defaultMaxRate does
 	tests := []struct {
 		name           string
 		rate, min, max Rate
 	}{
-		{"plain", perSec(10), perSec(1), perSec(20)},
-		{"per minute", Rate{30, time.Minute}, Rate{3, time.Minute}, Rate{60, time.Minute}},
-		{"floor", Rate{N: 0.2, Per: time.Hour}, Rate{N: 1.0 / 24, Per: time.Hour}, Rate{N: 0.4, Per: time.Hour}},
-		{"slowest", Rate{N: 1.0 / 24, Per: time.Hour}, Rate{N: 1.0 / 24, Per: time.Hour}, Rate{N: 2.0 / 24, Per: time.Hour}},
+		{"plain", perSec(10), perSec(1), perSec(100)},
+		{"per minute", Rate{30, time.Minute}, Rate{3, time.Minute}, Rate{300, time.Minute}},
+		{"floor", Rate{N: 0.2, Per: time.Hour}, Rate{N: 1.0 / 24, Per: time.Hour}, Rate{N: 2, Per: time.Hour}},
+		{"slowest", Rate{N: 1.0 / 24, Per: time.Hour}, Rate{N: 1.0 / 24, Per: time.Hour}, Rate{N: slowest * 10, Per: time.Hour}},
+		{"near the ceiling", perSec(MaxRatePerSecond / 4), perSec(MaxRatePerSecond / 40), perSec(MaxRatePerSecond)},
 		{"ceiling", perSec(MaxRatePerSecond), perSec(MaxRatePerSecond / 10), perSec(MaxRatePerSecond)},
 	}
 	for _, tt := range tests {
@@ -703,7 +705,7 @@ func TestValidateBoundsOnce(t *testing.T) {
 func TestMergeFeedback(t *testing.T) {
 	base := DefaultConfig()
 	over := Config{
-		Default: Settings{ThrottleCut: 0.8},
+		Default: Settings{ThrottleCut: 0.6},
 		Providers: map[string]Provider{
 			"google": {Settings: Settings{MinRate: perSec(2), RetrySchedule: mins(2, 4), ReviewThreshold: 0.01}},
 		},
@@ -718,14 +720,14 @@ func TestMergeFeedback(t *testing.T) {
 		got  any
 		want any
 	}{
-		{"default field set", m.Default.ThrottleCut, 0.8},
+		{"default field set", m.Default.ThrottleCut, 0.6},
 		{"default field kept", m.Default.RecoveryStep, float64(DefaultRecoveryStep)},
 		{"default schedule kept", m.Default.RetrySchedule, DefaultRetrySchedule()},
 		{"provider schedule", m.Providers["google"].RetrySchedule, mins(2, 4)},
 		{"provider min", m.Providers["google"].MinRate, perSec(2)},
 		{"route min", m.Route("gmail.com").Settings.MinRate, perSec(2)},
-		{"route max built-in", m.Route("gmail.com").Settings.MaxRate, perSec(20)},
-		{"route cut from default", m.Route("gmail.com").Settings.ThrottleCut, 0.8},
+		{"route max built-in", m.Route("gmail.com").Settings.MaxRate, perSec(100)},
+		{"route cut from default", m.Route("gmail.com").Settings.ThrottleCut, 0.6},
 		{"route threshold", m.Route("gmail.com").Settings.ReviewThreshold, 0.01},
 		{"domain entry", m.Route("centrum.sk").Settings.MaxRate, perSec(3)},
 		{"domain entry attempts", m.Route("centrum.sk").Settings.MailboxFullAttempts, 1},

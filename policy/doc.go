@@ -34,10 +34,10 @@
 //
 //	key                    built-in       rule
 //	min_rate               rate / 10      floor of the adaptive rate; <= rate
-//	max_rate               rate × 2       ceiling of the adaptive rate; >= rate
-//	throttle_cut           0.5            rate_limited multiplies the rate by it; in (0, 1)
-//	recovery_step          0.1            additive raise, a fraction of rate; in (0, 1]
-//	recovery_interval      "10s"          at most one cut and one raise per interval; >= 1s
+//	max_rate               rate × 10      ceiling of the adaptive rate; >= rate
+//	throttle_cut           0.8            rate_limited multiplies the rate by it; in (0, 1)
+//	recovery_step          0.1            raise, a fraction of max(rate now, rate of the last cut); in (0, 1]
+//	recovery_interval      "1s"           at most one cut and one raise per interval; >= 1s
 //	retry_schedule         ["5m", "15m", "1h", "4h"]  transient retries, the last repeats; not empty, > 0
 //	max_age                "48h"          transient retries give up after it
 //	mailbox_full_attempts  3              mailbox_full answers before the address is suppressed
@@ -45,14 +45,17 @@
 //	review_window          500            over the queue's last N attempts; <= 100000
 //
 // The built-in min_rate and max_rate are computed from the resolved rate
-// of the route (rate / 10, but at least one message a day; rate × 2, but at
-// most MaxRatePerSecond), so they follow a domain's own rate; a min_rate or
-// max_rate set at some level is inherited like any other field. The loop
+// of the route (rate / 10, but at least one message a day; rate × 10, but
+// at most MaxRatePerSecond), so they follow a domain's own rate; a min_rate
+// or max_rate set at some level is inherited like any other field. The loop
 // (package feedback) keeps each key's effective rate within [min_rate,
 // max_rate]: it starts at rate, is cut × throttle_cut on a rate_limited
-// answer (at most once per recovery_interval, never below min_rate) and
-// rises by recovery_step × rate after each recovery_interval with successes
-// and no throttling (never above max_rate). review_threshold and
+// answer (at most once per recovery_interval, never below min_rate) and,
+// after a recovery_interval with no throttling in which the key delivered
+// at least half of what its rate allows, rises by recovery_step × max(rate
+// now, rate it was last cut from), never above max_rate: a constant step
+// back up to where the receiver deferred, a growing one above it (AIMD;
+// docs/loop.md). review_threshold and
 // review_window belong to a queue, so, like priority, they are errors in a
 // domain entry.
 //
@@ -111,6 +114,16 @@
 //     returns *ThrottledError{Key, RetryIn: RetryAfter}, so the worker is
 //     freed and the task is retried later without spending its retry
 //     budget.
+//
+// At 100/s and more, stage 2 leases slots: one GCRA call takes up to
+// rate × 20 ms of them (at most the burst, at most 64) and the process
+// hands them to its next Waits without Redis, so that a fast key costs one
+// Redis call per lease rather than per message. Leased slots are counted
+// in Redis when taken, so processes never exceed the shared rate between
+// them; a slot not handed out within 250 ms, or when the key's rate or
+// burst changes, lapses unused. While one Wait asks for a lease, the
+// others of the key ask for one slot each, as below 100/s, where every
+// Wait takes its own slot and pacing is exact.
 //
 // Fractional rates work: redis_rate wants an integer count per period, and
 // only the interval matters to GCRA, so 0.5/s is sent as 1 per 2 s.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,16 +42,44 @@ func (e *ThrottledError) Is(target error) bool { return target == ErrThrottled }
 // call NewLimiter. A Limiter is safe for concurrent use.
 type Limiter struct {
 	gcra   *redis_rate.Limiter
+	rdb    redis.UniversalClient // for leaseScript
 	prefix string
 
 	mu    sync.Mutex
 	local map[string]*localLimiter
 }
 
-// localLimiter is the in-process limiter of one key.
+// localLimiter is the in-process limiter of one key, and the slots this
+// process leased from Redis for it and has not handed out yet.
 type localLimiter struct {
 	lim  *rate.Limiter
 	used atomic.Int64 // UnixNano of the last Wait, for eviction
+
+	mu       sync.Mutex
+	leased   int              // slots granted by Redis, not yet handed out
+	lapse    time.Time        // when they lapse unused
+	leaseLim redis_rate.Limit // the limit they were granted under
+	fetching bool             // a lease request is in flight
+}
+
+// Leases: at a high rate, one GCRA call takes up to leaseSpan's worth of
+// slots (rate × 20 ms, at most the burst and maxLease) and this process
+// hands them out to its next Waits, so that Redis sees one call per lease
+// rather than one per message. Below 100/s a lease is one slot, so a low
+// rate is paced exactly as without leases. Slots not handed out within
+// leaseTTL, or when the key's rate or burst changes, lapse unused: a lease
+// can only lower the rate across processes, never raise it, and shifts at
+// most one lease (20 ms of the rate) per process in time.
+const (
+	leaseSpan = 20 * time.Millisecond
+	maxLease  = 64
+	leaseTTL  = 250 * time.Millisecond
+)
+
+// leaseSize returns how many slots one GCRA call takes at r with burst.
+func leaseSize(r Rate, burst int) int {
+	k := int(r.PerSecond() * leaseSpan.Seconds())
+	return max(1, min(k, burst, maxLease))
 }
 
 // Local limiters idle for localIdle are dropped once more than maxLocal
@@ -72,6 +101,7 @@ func NewLimiter(rdb redis.UniversalClient, prefix string) *Limiter {
 	}
 	return &Limiter{
 		gcra:   redis_rate.NewLimiter(unprefixed{rdb}),
+		rdb:    rdb,
 		prefix: prefix,
 		local:  make(map[string]*localLimiter),
 	}
@@ -171,8 +201,8 @@ func (l *Limiter) Wait(ctx context.Context, key string, r Rate, burst int, maxWa
 
 	// 1. The process's own limiter: spreads this process's attempts so
 	// that a burst of workers does not hammer Redis.
-	local := l.localFor(key, r, burst, start)
-	res := local.ReserveN(start, 1)
+	entry := l.localFor(key, r, burst, start)
+	res := entry.lim.ReserveN(start, 1)
 	if !res.OK() {
 		return &ThrottledError{Key: key, RetryIn: r.Interval()}
 	}
@@ -193,8 +223,9 @@ func (l *Limiter) Wait(ctx context.Context, key string, r Rate, burst int, maxWa
 	}
 	limit := gcraLimit(r, burst)
 	rk := rateKey(l.prefix, key)
+	k := leaseSize(r, burst)
 	for {
-		got, err := l.gcra.Allow(ctx, rk, limit)
+		got, err := l.allow(ctx, entry, rk, limit, k)
 		if err != nil {
 			res.CancelAt(actAt)
 			if ctx.Err() != nil {
@@ -221,8 +252,91 @@ func (l *Limiter) Wait(ctx context.Context, key string, r Rate, burst int, maxWa
 	}
 }
 
-// localFor returns the local limiter of key, set to r and burst.
-func (l *Limiter) localFor(key string, r Rate, burst int, now time.Time) *rate.Limiter {
+// allow takes one slot of rk from Redis, or from this process's lease when
+// k > 1: a leased slot returns an allowed Result without Redis; else it
+// asks Redis for up to k slots and keeps the rest. While one Wait of the
+// key asks for a lease, the others ask for one slot each.
+func (l *Limiter) allow(ctx context.Context, e *localLimiter, rk string, limit redis_rate.Limit, k int) (*redis_rate.Result, error) {
+	if k <= 1 {
+		return l.gcra.Allow(ctx, rk, limit)
+	}
+	now := time.Now()
+	e.mu.Lock()
+	if e.leased > 0 && e.leaseLim == limit && now.Before(e.lapse) {
+		e.leased--
+		e.mu.Unlock()
+		return &redis_rate.Result{Limit: limit, Allowed: 1}, nil
+	}
+	if e.fetching {
+		// Another Wait is asking for a lease: ask for one slot, as
+		// without leases, rather than queue behind it or lease twice.
+		e.mu.Unlock()
+		return l.gcra.Allow(ctx, rk, limit)
+	}
+	e.fetching = true
+	e.mu.Unlock()
+
+	got, err := l.lease(ctx, rk, limit, k)
+	e.mu.Lock()
+	e.fetching = false
+	if err == nil && got.Allowed > 0 {
+		e.leased, e.lapse, e.leaseLim = got.Allowed-1, time.Now().Add(leaseTTL), limit
+	}
+	e.mu.Unlock()
+	return got, err
+}
+
+// leaseScript is redis_rate's GCRA taking up to ARGV[4] slots at once, on
+// the same state (KEYS[1] holds the theoretical arrival time, seconds since
+// 2017 as a float, as redis_rate keeps it), so that leases and single
+// slots share one key. Unlike redis_rate's AllowAtMost, which may consume a
+// fraction of a slot more than it reports, it takes whole slots only.
+// ARGV: burst, rate, period (seconds), slots wanted. It returns {slots
+// granted, retry after (seconds, as a string; -1 when granted)}.
+var leaseScript = redis.NewScript(`
+redis.replicate_commands()
+local key = KEYS[1]
+local burst, rate, period, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local ei = period / rate
+local now = redis.call("TIME")
+now = (now[1] - 1483228800) + (now[2] / 1000000)
+local tat = redis.call("GET", key)
+if not tat then tat = now else tat = tonumber(tat) end
+tat = math.max(tat, now)
+local diff = now - (tat - ei * burst)
+local n = math.floor(diff / ei)
+if n > want then n = want end
+if n < 1 then
+  return {0, tostring(ei - diff)}
+end
+local new_tat = tat + ei * n
+local reset_after = new_tat - now
+if reset_after > 0 then
+  redis.call("SET", key, new_tat, "EX", math.ceil(reset_after))
+end
+return {n, "-1"}
+`)
+
+// lease runs leaseScript for up to k slots of rk under limit.
+func (l *Limiter) lease(ctx context.Context, rk string, limit redis_rate.Limit, k int) (*redis_rate.Result, error) {
+	v, err := leaseScript.Run(ctx, l.rdb, []string{rk}, limit.Burst, limit.Rate, limit.Period.Seconds(), k).Slice()
+	if err != nil {
+		return nil, err
+	}
+	if len(v) != 2 {
+		return nil, fmt.Errorf("lease script returned %v", v)
+	}
+	n, _ := v[0].(int64)
+	s, _ := v[1].(string)
+	retry, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return nil, fmt.Errorf("lease script returned retry %q", s)
+	}
+	return &redis_rate.Result{Limit: limit, Allowed: int(n), RetryAfter: time.Duration(retry * float64(time.Second))}, nil
+}
+
+// localFor returns the local limiter entry of key, set to r and burst.
+func (l *Limiter) localFor(key string, r Rate, burst int, now time.Time) *localLimiter {
 	want := rate.Limit(r.PerSecond())
 	l.mu.Lock()
 	e, ok := l.local[key]
@@ -241,7 +355,7 @@ func (l *Limiter) localFor(key string, r Rate, burst int, now time.Time) *rate.L
 	if e.lim.Burst() != burst {
 		e.lim.SetBurstAt(now, burst)
 	}
-	return e.lim
+	return e
 }
 
 // evictLocked drops local limiters idle for localIdle. l.mu is held.

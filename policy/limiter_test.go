@@ -207,7 +207,7 @@ func TestLimiterRateChange(t *testing.T) {
 		if d := time.Since(start); d < 900*time.Millisecond || d > 1500*time.Millisecond {
 			t.Errorf("20 waits after raising 1/s to 100/s took %v, want the old 1 s slot plus ~200ms", d)
 		}
-		lim := l.localFor(key, perSec(100), 1, time.Now())
+		lim := l.localFor(key, perSec(100), 1, time.Now()).lim
 		if lim.Limit() != 100 || lim.Burst() != 1 {
 			t.Errorf("local limiter = %v/s burst %d, want 100/s burst 1", lim.Limit(), lim.Burst())
 		}
@@ -393,7 +393,8 @@ func TestLimiterIsolation(t *testing.T) {
 }
 
 // BenchmarkLimiterWait reports waits/s of an unlimited key (no Redis) and
-// of a key whose rate is never reached (one GCRA round trip per wait).
+// of a key whose rate is never reached (one GCRA round trip per lease of up
+// to 64 waits).
 func BenchmarkLimiterWait(b *testing.B) {
 	rdb, prefix := redistest.Client(b)
 	l := NewLimiter(rdb, prefix)
@@ -419,5 +420,138 @@ func BenchmarkLimiterWait(b *testing.B) {
 			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "waits/s")
 		})
+	}
+}
+
+// countingHook counts the scripts a client runs (GCRA calls).
+type countingHook struct{ n atomic.Int64 }
+
+func (h *countingHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *countingHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if name := cmd.Name(); name == "evalsha" || name == "eval" {
+			h.n.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+func (h *countingHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+func TestLeaseSize(t *testing.T) {
+	tests := []struct {
+		r     Rate
+		burst int
+		want  int
+	}{
+		{perSec(50), 50, 1},
+		{perSec(99), 99, 1},
+		{perSec(100), 100, 2},
+		{perSec(1000), 1000, 20},
+		{perSec(1000), 5, 5},
+		{perSec(1000), 1, 1},
+		{perSec(MaxRatePerSecond), MaxRatePerSecond, maxLease},
+		{Rate{N: 6000, Per: time.Minute}, 100, 2},
+	}
+	for _, tt := range tests {
+		if got := leaseSize(tt.r, tt.burst); got != tt.want {
+			t.Errorf("leaseSize(%v, %d) = %d, want %d", tt.r, tt.burst, got, tt.want)
+		}
+	}
+}
+
+// TestLimiterLease: at a high rate one GCRA call serves many Waits; a
+// lease does not outlive a change of the rate.
+func TestLimiterLease(t *testing.T) {
+	prefix, _ := setup(t)
+	hook := &countingHook{}
+	rdb := redis.NewClient(&redis.Options{Addr: redistest.Addr(t), PoolSize: 16})
+	rdb.AddHook(hook)
+	t.Cleanup(func() { _ = rdb.Close() })
+	l := NewLimiter(rdb, prefix)
+	ctx := context.Background()
+
+	const waits = 2000
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	for range 8 {
+		wg.Go(func() {
+			for next.Add(1) <= waits {
+				if err := l.Wait(ctx, "provider:fast", perSec(100000), 0, time.Second); err != nil {
+					t.Errorf("Wait at 100000/s = %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	calls := hook.n.Load()
+	t.Logf("%d waits at 100000/s: %d GCRA calls", waits, calls)
+	if calls > waits/8 {
+		t.Errorf("%d GCRA calls for %d waits at 100000/s, want at most %d (leases of %d)", calls, waits, waits/8, maxLease)
+	}
+
+	// 1000/s burst 20 leases 20 slots; a cut to 1/s burst 1 must not use
+	// the 19 left: the next Wait goes to Redis, and the one after waits a
+	// second.
+	const key = "provider:cut-lease"
+	if err := l.Wait(ctx, key, perSec(1000), 20, 0); err != nil {
+		t.Fatal(err)
+	}
+	before := hook.n.Load()
+	if err := l.Wait(ctx, key, perSec(1000), 20, 0); err != nil || hook.n.Load() != before {
+		t.Fatalf("second Wait at 1000/s = %v with %d GCRA calls, want a leased slot without Redis", err, hook.n.Load()-before)
+	}
+	_ = sleep(ctx, 50*time.Millisecond) // the local limiter's bucket refills
+	_ = l.Wait(ctx, key, perSec(1), 1, 0)
+	if hook.n.Load() == before {
+		t.Error("Wait after cutting the rate took a slot leased at the old rate")
+	}
+	var te *ThrottledError
+	if err := l.Wait(ctx, key, perSec(1), 1, 0); !errors.As(err, &te) {
+		t.Errorf("Wait at the cut rate = %v, want throttled", err)
+	}
+}
+
+// TestLimiterLeasePrecision: three processes sharing a key at a rate high
+// enough to lease (500/s: 10 slots per call) admit the rate, not more.
+func TestLimiterLeasePrecision(t *testing.T) {
+	if testing.Short() {
+		t.Skip("2 s of real time")
+	}
+	_, newLimiter := setup(t)
+	const (
+		perSecond = 500
+		burst     = 50
+		window    = 2 * time.Second
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), window)
+	defer cancel()
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	for range 3 {
+		l := newLimiter()
+		for range 16 {
+			wg.Go(func() {
+				for ctx.Err() == nil {
+					err := l.Wait(ctx, "provider:lease-precise", perSec(perSecond), burst, 100*time.Millisecond)
+					var te *ThrottledError
+					switch {
+					case err == nil:
+						admitted.Add(1)
+					case errors.As(err, &te):
+						_ = sleep(ctx, te.RetryIn)
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	want := float64(perSecond)*window.Seconds() + burst
+	got := float64(admitted.Load())
+	t.Logf("admitted %v (want %v ± 5%%)", got, want)
+	if got > want*1.02 || got < want*0.95 {
+		t.Errorf("admitted %v in %v at %d/s burst %d across 3 processes, want %v (at most +2%%, at least -5%%)", got, window, perSecond, burst, want)
 	}
 }

@@ -116,8 +116,11 @@ func (h *Handler) act(ctx context.Context, t *asynq.Task, p SendPayload, route p
 		log.Info().Str("review_task", id).Msg("flagged for review")
 		return fmt.Errorf("%s as %s: %w: %w", ReasonReview, id, se, asynq.SkipRetry)
 
-	case !se.Temporary() && class != bounces.ClassUnknown:
+	case !se.Temporary() && class != bounces.ClassUnknown && class != bounces.ClassTransient:
 		// Permanent answers of no actionable class (none today): archive.
+		// A transient diagnosis of a 5xx answer (500-504, a command or
+		// syntax error in the session) is retried: the message is not at
+		// fault.
 		return fmt.Errorf("%w: %w", se, asynq.SkipRetry)
 
 	default: // transient, unknown
@@ -321,35 +324,4 @@ func (h *Handler) outcome(ctx context.Context, route policy.Route, flagged bool,
 	}
 	h.Metrics.paused(route.Queue)
 	log.Error().Str("queue", route.Queue).Str("reason", reason).Msg("ALERT: queue paused for review; resume with `bounceloop domains resume " + route.Queue + "` or in the web UI")
-}
-
-// Ingest applies a later bounce (a DSN, an ARF complaint, a webhook event,
-// an MTA log line) as the send path applies an answer: it is classified,
-// counted, and an invalid recipient or a complaint is suppressed, a
-// message_too_large remembered for its domain. Rates and review windows
-// are left to the answers of the send path, which see every attempt. The
-// event's domain must be normalised (Event.Normalize).
-func (h *Handler) Ingest(ctx context.Context, e bounces.Event) (bounces.Diagnosis, error) {
-	r := bounces.Reply{Code: e.Code, Enhanced: e.Enhanced, Text: e.Text}
-	d := h.Classifier.Classify(r, e.Domain)
-	if e.Source == bounces.SourceARF {
-		d = bounces.Diagnosis{Class: bounces.ClassComplaint, Hard: true, Rule: "arf", Explanation: "a feedback report: the recipient marked the mail as spam"}
-	}
-	if e.Time.IsZero() {
-		e.Time = h.now()
-	}
-	at := e.Time
-	h.count(ctx, e, d)
-	switch {
-	case IngestSuppresses(e, d) && h.Suppressions != nil:
-		err := h.Suppressions.Add(ctx, e.Recipient, feedback.Suppression{Class: d.Class, Code: e.Code, Answer: e.Text, Campaign: e.Campaign, Time: at})
-		if err != nil {
-			return d, fmt.Errorf("queue: ingest: %w", err)
-		}
-	case d.Class == bounces.ClassMessageTooLarge && h.Loop != nil && e.Domain != "":
-		if err := h.Loop.RememberTooLarge(ctx, e.Domain); err != nil {
-			return d, fmt.Errorf("queue: ingest: %w", err)
-		}
-	}
-	return d, nil
 }

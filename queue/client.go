@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/redis/go-redis/v9"
 
@@ -268,7 +269,10 @@ func renderKey(p SendPayload) (string, bool) {
 
 // CheckAddress checks that s is a bare email address (no display name, no
 // CR or LF, a local part and a domain with a dot) and returns its
-// normalised domain.
+// normalised domain. White space (around it too), control characters and
+// invisible format characters (U+200B, bidirectional overrides) are
+// refused: the address goes into the To header and the SMTP RCPT command
+// as it is.
 func CheckAddress(s string) (string, error) {
 	if strings.ContainsAny(s, "\r\n") {
 		return "", errors.New("contains CR or LF")
@@ -282,6 +286,11 @@ func CheckAddress(s string) (string, error) {
 	}
 	if a.Name != "" || a.Address != strings.TrimSpace(s) {
 		return "", errors.New("not a bare address (no display name or angle brackets)")
+	}
+	for _, r := range s {
+		if unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return "", fmt.Errorf("contains white space, a control or an invisible character (%U)", r)
+		}
 	}
 	at := strings.LastIndexByte(a.Address, '@')
 	if at <= 0 {

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -36,27 +37,65 @@ type Config struct {
 	// builds on the 1st at 03:00 (its days and its month boundaries);
 	// default "UTC".
 	ReportZone string `toml:"report_zone"`
+	// SentRecordTTL is how long the compact record of an accepted message
+	// is kept (campaign, recipient, template, rate key and queue, and the
+	// payload when a small variant could be resent), so that a later
+	// bounce is matched to it by message id; later bounces already applied
+	// are remembered as long, so that a duplicate acts once. Default 120h
+	// (5 days, the queue lifetime of common MTAs, after which a relay
+	// bounces); it may exceed Retention, the record does not need the task.
+	// A record takes about 300 bytes of Redis memory, 600 with a typical
+	// payload.
+	SentRecordTTL policy.Duration `toml:"sent_record_ttl"`
 }
 
 // WebConfig is the [web] section: the HTTP listener of "serve" with the
-// asynq web UI at /monitoring, /metrics and /healthz.
+// asynq web UI at /monitoring, /metrics, the operators' pages and
+// /healthz.
+//
+// Everything but /healthz (and POST /bounces, which checks its own HMAC
+// signature) requires credentials: HTTP basic auth or
+// "Authorization: Bearer <token>", of the admin or of the viewer. Without
+// any credential configured those routes answer 401, unless Open is set.
+// Secrets are better given in the environment (BOUNCELOOP_WEB_PASSWORD,
+// BOUNCELOOP_WEB_TOKEN, BOUNCELOOP_WEB_VIEWER_PASSWORD,
+// BOUNCELOOP_WEB_VIEWER_TOKEN), which overrides the file; they are never
+// logged.
 type WebConfig struct {
 	// Listen is the listener's address; default "127.0.0.1:8080". "off"
 	// disables it.
 	Listen string `toml:"listen"`
-	// Username and Password require HTTP basic auth for everything but
-	// /healthz when Username is set. The password is better given in the
-	// environment variable BOUNCELOOP_WEB_PASSWORD, which overrides it.
+	// Open serves every route without credentials, as the admin role; only
+	// for a listener that nobody untrusted reaches. Default false; it
+	// cannot be combined with credentials.
+	Open bool `toml:"open"`
+	// Username and Password are the admin's basic auth; both or neither.
 	Username string `toml:"username"`
 	Password string `toml:"password"`
-	// ReadOnly makes the asynq web UI read-only; default true. Operators
-	// who run, delete or resume tasks from the UI set it to false.
+	// Token is the admin's bearer token, at least MinWebToken bytes.
+	Token string `toml:"token"`
+	// ViewerUsername, ViewerPassword and ViewerToken are the same for the
+	// viewer role: every page and /metrics, the asynq web UI read-only, no
+	// method but GET, HEAD and OPTIONS.
+	ViewerUsername string `toml:"viewer_username"`
+	ViewerPassword string `toml:"viewer_password"`
+	ViewerToken    string `toml:"viewer_token"`
+	// ReadOnly makes the asynq web UI read-only for the admin too; default
+	// true. Operators who run, delete or resume tasks from the UI set it
+	// to false. The viewer's UI is always read-only.
 	ReadOnly *bool `toml:"read_only"`
 }
 
-// WebPasswordEnv names the environment variable that overrides
-// WebConfig.Password.
-const WebPasswordEnv = "BOUNCELOOP_WEB_PASSWORD"
+// The environment variables that override WebConfig's secrets.
+const (
+	WebPasswordEnv       = "BOUNCELOOP_WEB_PASSWORD"
+	WebTokenEnv          = "BOUNCELOOP_WEB_TOKEN"
+	WebViewerPasswordEnv = "BOUNCELOOP_WEB_VIEWER_PASSWORD"
+	WebViewerTokenEnv    = "BOUNCELOOP_WEB_VIEWER_TOKEN"
+)
+
+// MinWebToken is the shortest bearer token allowed, in bytes.
+const MinWebToken = 16
 
 // Defaults of Config.
 const (
@@ -66,6 +105,7 @@ const (
 	DefaultTaskTimeout     = 5 * time.Minute
 	DefaultThrottleWait    = time.Second
 	DefaultShutdownTimeout = 30 * time.Second
+	DefaultSentRecordTTL   = 120 * time.Hour
 	DefaultFrom            = "noreply@bounceloop.invalid"
 	DefaultListen          = "127.0.0.1:8080"
 )
@@ -93,6 +133,9 @@ func (c Config) WithDefaults() Config {
 	if c.From == "" {
 		c.From = DefaultFrom
 	}
+	if c.SentRecordTTL == 0 {
+		c.SentRecordTTL = policy.Duration(DefaultSentRecordTTL)
+	}
 	if c.ReportZone == "" {
 		c.ReportZone = MonthlyReportZone
 	}
@@ -114,6 +157,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("queue: queue.throttle_wait: must be >= 0")
 	case c.ShutdownTimeout < 0:
 		return fmt.Errorf("queue: queue.shutdown_timeout: must be > 0")
+	case c.SentRecordTTL < 0:
+		return fmt.Errorf("queue: queue.sent_record_ttl: must be > 0 (0 means %s)", DefaultSentRecordTTL)
 	}
 	if c.From != "" {
 		if _, err := CheckAddress(c.From); err != nil {
@@ -137,21 +182,45 @@ func (c WebConfig) WithDefaults() WebConfig {
 		t := true
 		c.ReadOnly = &t
 	}
-	if v := os.Getenv(WebPasswordEnv); v != "" {
-		c.Password = v
+	for env, field := range map[string]*string{WebPasswordEnv: &c.Password, WebTokenEnv: &c.Token,
+		WebViewerPasswordEnv: &c.ViewerPassword, WebViewerTokenEnv: &c.ViewerToken} {
+		if v := os.Getenv(env); v != "" {
+			*field = v
+		}
 	}
 	return c
 }
 
-// Validate checks the section; errors name the key.
+// Validate checks the section; errors name the key. Call it on the result
+// of WithDefaults to check the secrets of the environment too.
 func (c WebConfig) Validate() error {
 	if c.Listen != "" && c.Listen != "off" {
 		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 			return fmt.Errorf("queue: web.listen: %q is not host:port or \"off\"", c.Listen)
 		}
 	}
-	if c.Username == "" && c.Password != "" {
-		return fmt.Errorf("queue: web.username: required when web.password is set")
+	var errs []error
+	for _, who := range []struct{ key, user, pass, token, passEnv, tokenEnv string }{
+		{"", c.Username, c.Password, c.Token, WebPasswordEnv, WebTokenEnv},
+		{"viewer_", c.ViewerUsername, c.ViewerPassword, c.ViewerToken, WebViewerPasswordEnv, WebViewerTokenEnv},
+	} {
+		switch {
+		case who.user == "" && who.pass != "":
+			errs = append(errs, fmt.Errorf("queue: web.%susername: required when web.%spassword is set", who.key, who.key))
+		case who.user != "" && who.pass == "":
+			errs = append(errs, fmt.Errorf("queue: web.%spassword: required with web.%susername (better in %s)", who.key, who.key, who.passEnv))
+		}
+		if who.token != "" && len(who.token) < MinWebToken {
+			errs = append(errs, fmt.Errorf("queue: web.%stoken: must be at least %d bytes (%s)", who.key, MinWebToken, who.tokenEnv))
+		}
 	}
-	return nil
+	switch {
+	case c.Open && (c.Username != "" || c.Password != "" || c.Token != "" || c.ViewerUsername != "" || c.ViewerPassword != "" || c.ViewerToken != ""):
+		errs = append(errs, errors.New("queue: web.open: true serves everything without credentials: remove the credentials, or open"))
+	case c.Username != "" && c.Username == c.ViewerUsername:
+		errs = append(errs, errors.New("queue: web.viewer_username: must differ from web.username"))
+	case c.Token != "" && c.Token == c.ViewerToken:
+		errs = append(errs, errors.New("queue: web.viewer_token: must differ from web.token"))
+	}
+	return errors.Join(errs...)
 }

@@ -7,7 +7,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -60,6 +62,8 @@ type Handler struct {
 
 	reloaded atomic.Pointer[policy.Config] // set by SetPolicy; nil: Policy
 	outcomes outcomeBatch
+	redisRTs pipeBatch // the send path's Redis round trips, shared by the workers
+	hashers  sync.Pool // of hmac hashes keyed with HashKey, for addrHash
 }
 
 // SetPolicy replaces the policy the handler routes and paces by; the
@@ -109,6 +113,22 @@ func AddrHash(key []byte, addr string) string {
 	return hex.EncodeToString(m.Sum(nil)[:8])
 }
 
+// addrHash is AddrHash(h.HashKey, addr) with the keyed hashes kept for
+// reuse (HashKey must not change once tasks run).
+func (h *Handler) addrHash(addr string) string {
+	m, _ := h.hashers.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, h.HashKey)
+	}
+	m.Reset()
+	var buf [128]byte
+	m.Write(append(buf[:0], strings.ToLower(addr)...))
+	var sum [sha256.Size]byte
+	out := hex.EncodeToString(m.Sum(sum[:0])[:8])
+	h.hashers.Put(m)
+	return out
+}
+
 // ProcessTask implements asynq.Handler.
 func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	p, err := decodeSendPayload(t.Payload())
@@ -116,11 +136,15 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	now := h.now()
-	log := h.Log.With().Str("task_id", p.ID).Str("domain", p.Domain).Str("rcpt_hash", AddrHash(h.HashKey, p.To)).Logger()
+	log := h.Log.With().Str("task_id", p.ID).Str("domain", p.Domain).Str("rcpt_hash", h.addrHash(p.To)).Logger()
 	ctx = log.WithContext(ctx)
 
 	if h.Suppressions != nil {
-		sup, sent, answer, err := h.Suppressions.PreSend(ctx, p.To, p.ID)
+		var preSend func() (bool, bool, string, error)
+		h.redisRTs.do(h.Suppressions.Pipeline, func(pl redis.Pipeliner) {
+			preSend = h.Suppressions.PreSendIn(ctx, pl, p.To, p.ID)
+		})
+		sup, sent, answer, err := preSend()
 		if err != nil {
 			return fmt.Errorf("queue: %w", err) // Redis is away: retry
 		}
@@ -178,16 +202,36 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}, sender.Envelope{From: p.From, To: p.To, Data: data})
 	d := h.record(ctx, p, h.now(), res.Reply)
 
-	log = log.With().Str("class", d.Class.String()).Int("code", res.Reply.Code).Str("rule", d.Rule).Logger()
 	if res.Sent {
-		log.Debug().Msg("delivered")
+		log.Debug().Str("class", d.Class.String()).Int("code", res.Reply.Code).Str("rule", d.Rule).Msg("delivered")
+		resultWritten := false
 		if h.Suppressions != nil {
 			// The idempotency record: written before asynq hears of the
 			// delivery, so a worker that dies now does not send it again. If
 			// Redis refuses it, asynq's own completion is at risk too: the
-			// message could then be sent again, and the log says so.
-			if err := h.Suppressions.MarkSent(ctx, p.ID, res.Reply.Text, h.Config.Retention.D()); err != nil {
+			// message could then be sent again, and the log says so. The
+			// sent record later bounces are matched to (late.go) and the
+			// task's result (the answer, shown in the web UI; when asynq's
+			// Redis is ours) go in the same round trip, which other workers'
+			// may share (pipeBatch).
+			resultKey := ""
+			if rw := t.ResultWriter(); rw != nil && h.Redis != nil {
+				if q, ok := asynq.GetQueueName(ctx); ok {
+					resultKey, resultWritten = asynqTaskKey(q, rw.TaskID()), true
+				}
+			}
+			var marked func() error
+			cmds := h.redisRTs.do(h.Suppressions.Pipeline, func(pl redis.Pipeliner) {
+				marked = h.Suppressions.MarkSentIn(ctx, pl, p.ID, res.Reply.Text, h.Config.Retention.D())
+				h.keepSentTo(ctx, h.Suppressions.In(pl).SentRecords(), t, p, route, log)
+				if resultKey != "" {
+					pl.HSet(ctx, resultKey, "result", res.Reply.Text)
+				}
+			})
+			if err := h.markSentAgain(ctx, p.ID, res.Reply.Text, marked()); err != nil {
 				log.Error().Err(err).Msg("delivered, but the delivery could not be recorded")
+			} else if err := cmdsErr(cmds); err != nil {
+				log.Warn().Err(err).Msg("delivered, but its sent record or result could not be written: a later bounce of it may be unmatched")
 			}
 		}
 		if h.Loop != nil {
@@ -196,11 +240,12 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 				log.Warn().Err(err).Msg("feedback: record the delivery")
 			}
 		}
-		if w := t.ResultWriter(); w != nil {
+		if w := t.ResultWriter(); w != nil && !resultWritten {
 			_, _ = w.Write([]byte(res.Reply.Text))
 		}
 		return nil
 	}
+	log = log.With().Str("class", d.Class.String()).Int("code", res.Reply.Code).Str("rule", d.Rule).Logger()
 	se := &SendError{Reply: res.Reply, Diagnosis: d}
 	if h.Loop != nil {
 		return h.act(ctx, t, p, route, se, log)

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -71,7 +72,7 @@ func mustRate(t *testing.T, s string) policy.Rate {
 }
 
 // freeAddr returns a free 127.0.0.1 port as host:port.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -82,7 +83,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // waitListening waits until addr accepts connections.
-func waitListening(t *testing.T, addr string, within time.Duration) {
+func waitListening(t testing.TB, addr string, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -99,8 +100,8 @@ func waitListening(t *testing.T, addr string, within time.Duration) {
 }
 
 // startSink runs Postfix's smtp-sink on a free loopback port (skipping the
-// test when it is not installed) and returns its address.
-func startSink(t *testing.T) string {
+// test when it is not installed) and returns its address and process id.
+func startSink(t testing.TB) (string, int) {
 	t.Helper()
 	bin, err := exec.LookPath("smtp-sink")
 	if err != nil {
@@ -121,7 +122,73 @@ func startSink(t *testing.T) string {
 	}
 	t.Cleanup(func() { stopProcess(cmd) })
 	waitListening(t, addr, 10*time.Second)
-	return addr
+	return addr, cmd.Process.Pid
+}
+
+// startProfile starts a CPU profile into path and returns its stop.
+func startProfile(t *testing.T, path string) (stop func()) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		t.Fatal(err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
+}
+
+// cpuSample is the CPU time used so far by this process, by redis-server
+// (INFO cpu: every client's work, other tests' included) and by a process
+// (the SMTP receiver; 0 when none).
+type cpuSample struct {
+	self, redis, proc time.Duration
+}
+
+// cpuNow samples the CPU times; pid 0 leaves proc zero.
+func cpuNow(t *testing.T, rdb *redis.Client, pid int) cpuSample {
+	t.Helper()
+	var s cpuSample
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
+		s.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	if info, err := rdb.Info(context.Background(), "cpu").Result(); err == nil {
+		sc := bufio.NewScanner(strings.NewReader(info))
+		for sc.Scan() {
+			k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), ":")
+			if ok && (k == "used_cpu_sys" || k == "used_cpu_user") {
+				f, _ := strconv.ParseFloat(v, 64)
+				s.redis += time.Duration(f * float64(time.Second))
+			}
+		}
+	}
+	if pid > 0 {
+		// /proc/<pid>/stat: utime and stime are fields 14 and 15, in clock
+		// ticks (100 per second on Linux).
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+			if _, rest, ok := strings.Cut(string(b), ") "); ok {
+				f := strings.Fields(rest)
+				if len(f) > 12 {
+					u, _ := strconv.ParseInt(f[11], 10, 64)
+					st, _ := strconv.ParseInt(f[12], 10, 64)
+					s.proc = time.Duration(u+st) * 10 * time.Millisecond
+				}
+			}
+		}
+	}
+	return s
+}
+
+// cpuPerMsg formats the CPU used between two samples per message, in
+// microseconds.
+func cpuPerMsg(a, b cpuSample, msgs int) string {
+	us := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(msgs) }
+	out := fmt.Sprintf("cpu µs/msg: test process %.0f, redis-server %.0f", us(b.self-a.self), us(b.redis-a.redis))
+	if b.proc > 0 {
+		out += fmt.Sprintf(", smtp-sink %.0f", us(b.proc-a.proc))
+	}
+	return out
 }
 
 // stopProcess sends SIGTERM, waits up to 20 s, then kills.
@@ -194,7 +261,7 @@ func callsPerMsg(before, after map[string]int64, msgs int) (string, float64) {
 // no-op.
 func TestLoadPipeline(t *testing.T) {
 	loadOnly(t)
-	sink := startSink(t)
+	sink, sinkPid := startSink(t)
 	n := envInt(t, "BOUNCELOOP_LOAD_N", 20000)
 	conc := envInt(t, "BOUNCELOOP_LOAD_CONCURRENCY", 20)
 
@@ -212,7 +279,7 @@ func TestLoadPipeline(t *testing.T) {
 	}
 
 	noop, noopCalls := loadNoop(t, pol, msgs, conc)
-	full, fullCalls := loadFull(t, sink, pol, msgs, conc)
+	full, fullCalls := loadFull(t, sink, sinkPid, pol, msgs, conc)
 	ratio := full / noop
 	t.Logf("messages %d, concurrency %d", n, conc)
 	t.Logf("asynq no-op:   %8.0f msgs/s  redis calls/msg %s", noop, noopCalls)
@@ -270,7 +337,12 @@ func loadNoop(t *testing.T, pol policy.Config, msgs []Message, conc int) (float6
 		}
 		return nil
 	})
+	if path := os.Getenv("BOUNCELOOP_LOAD_CPUPROFILE"); path != "" {
+		stop := startProfile(t, path+".noop")
+		defer stop()
+	}
 	before := redisCalls(t, rdb)
+	cpu0 := cpuNow(t, rdb, 0)
 	start := time.Now()
 	if err := srv.Start(mux); err != nil {
 		t.Fatal(err)
@@ -283,12 +355,13 @@ func loadNoop(t *testing.T, pol policy.Config, msgs []Message, conc int) (float6
 	}
 	el := time.Since(start)
 	calls, _ := callsPerMsg(before, redisCalls(t, rdb), len(msgs))
+	t.Logf("asynq no-op:   %s", cpuPerMsg(cpu0, cpuNow(t, rdb, 0), len(msgs)))
 	return float64(total) / el.Seconds(), calls
 }
 
 // loadFull enqueues msgs with EnqueueBatch and returns the msgs/s of a
 // Stack with conc workers sending them to the SMTP server at sink.
-func loadFull(t *testing.T, sink string, pol policy.Config, msgs []Message, conc int) (float64, string) {
+func loadFull(t *testing.T, sink string, sinkPid int, pol policy.Config, msgs []Message, conc int) (float64, string) {
 	rdb := redistest.DB(t)
 	ctx := context.Background()
 	cl, err := bounces.NewClassifier()
@@ -326,7 +399,15 @@ func loadFull(t *testing.T, sink string, pol policy.Config, msgs []Message, conc
 			close(all)
 		}
 	}
+	// BOUNCELOOP_LOAD_CPUPROFILE=path writes a CPU profile of this part
+	// alone (without go test's -cpuprofile, which covers the whole test),
+	// and one of the no-op part to path.noop.
+	if path := os.Getenv("BOUNCELOOP_LOAD_CPUPROFILE"); path != "" {
+		stop := startProfile(t, path)
+		defer stop()
+	}
 	before := redisCalls(t, rdb)
+	cpu0 := cpuNow(t, rdb, sinkPid)
 	start := time.Now()
 	if err := st.Start(); err != nil {
 		t.Fatal(err)
@@ -339,6 +420,7 @@ func loadFull(t *testing.T, sink string, pol policy.Config, msgs []Message, conc
 	}
 	el := time.Since(start)
 	calls, _ := callsPerMsg(before, redisCalls(t, rdb), len(msgs))
+	t.Logf("full pipeline: %s", cpuPerMsg(cpu0, cpuNow(t, rdb, sinkPid), len(msgs)))
 	if d := delivered.Load(); d != total {
 		t.Errorf("full pipeline: %d of %d answers were deliveries", d, total)
 	}

@@ -3,12 +3,13 @@ package queue
 // TestLoadLoop: the figures of docs/loop.md. Like the other load tests it
 // runs only with BOUNCELOOP_LOAD=1 and only on loopback:
 //
-//	BOUNCELOOP_LOAD=1 go test -run TestLoadLoop -v -timeout 15m ./queue/
+//	BOUNCELOOP_LOAD=1 go test -count=1 -run TestLoadLoop -v -timeout 15m ./queue/
 
 import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +19,8 @@ import (
 	"github.com/bounceloop/bounceloop/queue/internal/smtpsim"
 )
 
-// loopCase is one run of TestLoadLoop: the policy of the google provider
+// loopCase is one run of TestLoadLoop: what the operator's
+// [policy.providers.google] sets (the rest comes from the built-in table)
 // and the suspension rules, for a run of dur.
 type loopCase struct {
 	name     string
@@ -39,25 +41,32 @@ type loopSample struct {
 // loopResult are one run's figures.
 type loopResult struct {
 	name          string
-	reach         time.Duration // time to the first good window; < 0: never
-	steadyPerMin  float64       // delivered per minute over the steady window
-	steadyShare   float64       // deferrals / attempts over the steady window
-	steadyOfC     float64       // steady delivered rate / C
-	totalPerMin   float64       // delivered per minute over the whole run
-	totalShare    float64       // deferrals / attempts over the whole run
-	rates, perSec string        // effective rate every 5 s; delivered per second
+	settings      policy.Settings // resolved
+	reach         time.Duration   // time to the first good window; < 0: never
+	steadyPerMin  float64         // delivered per minute over the steady window
+	steadyShare   float64         // deferrals / attempts over the steady window
+	steadyOfC     float64         // steady delivered rate / C
+	totalPerMin   float64         // delivered per minute over the whole run
+	totalShare    float64         // deferrals / attempts over the whole run
+	rates, perSec string          // effective rate, delivered: per second
+	deferred      string          // deferred per second
+	load          string          // the machine's load average at the start and the end
 }
 
 // TestLoadLoop runs the simulated Gmail with a hidden capacity C
 // (BOUNCELOOP_LOAD_LOOP_C, default 100/s, receiver burst 10) against one
-// in-process stack (20 workers, 10 connections), four times:
+// in-process stack (20 workers) with the shipped policy: the built-in
+// google provider (max_connections 4, and the loop's built-in min_rate,
+// max_rate, throttle_cut, recovery_step, recovery_interval), of which the
+// operator sets only the rate, six times:
 //
-//	(a) the loop from rate 4C (min_rate C/10, max_rate 8C, recovery_interval 1s)
-//	(b) the loop from rate C/4 (same bounds)
-//	(c) a fixed rate 4C: min_rate = rate = max_rate, so the loop's cut
-//	    (throttle_cut 0.99) is clamped away
+//	(a) the loop from rate 4C
+//	(b) the loop from rate C/4
+//	(c) a fixed rate 4C: min_rate = rate = max_rate, so the loop's cut is
+//	    clamped away
 //	(d) (c) plus a [[policy.rules]] rule suspending the provider queue for
 //	    5s on "450 4.2.1", as rule-based MTAs do
+//	(e), (f) as (c) and (d) at the rate C/4
 //
 // It measures at the receiver, every second: delivered per second, the
 // deferral share (450 answers / RCPT attempts), and reports the time to
@@ -71,44 +80,51 @@ func TestLoadLoop(t *testing.T) {
 	loadOnly(t)
 	c := float64(envInt(t, "BOUNCELOOP_LOAD_LOOP_C", 100))
 	loopDur := time.Duration(envInt(t, "BOUNCELOOP_LOAD_LOOP_RUN_S", 75)) * time.Second
-	fixedDur := time.Duration(envInt(t, "BOUNCELOOP_LOAD_LOOP_FIXED_S", 45)) * time.Second
+	fixedDur := time.Duration(envInt(t, "BOUNCELOOP_LOAD_LOOP_FIXED_S", 40)) * time.Second
 	steady := time.Duration(envInt(t, "BOUNCELOOP_LOAD_LOOP_STEADY_S", 25)) * time.Second
 	rate := func(x float64) policy.Rate { return policy.Rate{N: x, Per: time.Second} }
-	// To try other controller settings on (a) and (b):
-	// BOUNCELOOP_LOAD_LOOP_CUT_PCT (throttle_cut in percent; default 50)
-	// and BOUNCELOOP_LOAD_LOOP_STEP (the raise in messages per second,
-	// turned into recovery_step = step / rate; default: recovery_step 0.1).
-	cut := float64(envInt(t, "BOUNCELOOP_LOAD_LOOP_CUT_PCT", 50)) / 100
-	step := float64(envInt(t, "BOUNCELOOP_LOAD_LOOP_STEP", 1<<30)) // huge: the default
+	// The loop's runs use the built-in settings. To try others on (a) and
+	// (b): BOUNCELOOP_LOAD_LOOP_CUT_PCT (throttle_cut in percent) and
+	// BOUNCELOOP_LOAD_LOOP_STEP_PCT (recovery_step in percent).
 	loop := func(from float64) policy.Settings {
-		s := policy.Settings{Rate: rate(from), MinRate: rate(c / 10), MaxRate: rate(8 * c), ThrottleCut: cut,
-			RecoveryInterval: policy.Duration(time.Second), MaxConnections: 10, MaxMessagesPerConnection: 100}
-		if step < 1<<30 {
-			s.RecoveryStep = min(1, step/from)
+		s := policy.Settings{Rate: rate(from)}
+		if v := envInt(t, "BOUNCELOOP_LOAD_LOOP_CUT_PCT", 1<<30); v < 1<<30 {
+			s.ThrottleCut = float64(v) / 100
+		}
+		if v := envInt(t, "BOUNCELOOP_LOAD_LOOP_STEP_PCT", 1<<30); v < 1<<30 {
+			s.RecoveryStep = float64(v) / 100
 		}
 		return s
 	}
-	fixed := policy.Settings{Rate: rate(4 * c), MinRate: rate(4 * c), MaxRate: rate(4 * c), ThrottleCut: 0.99,
-		RecoveryInterval: policy.Duration(time.Second), MaxConnections: 10, MaxMessagesPerConnection: 100}
+	fixed := func(at float64) policy.Settings {
+		return policy.Settings{Rate: rate(at), MinRate: rate(at), MaxRate: rate(at)}
+	}
 	suspend := []policy.Rule{{ID: "loadtest.450.4.2.1", Codes: []int{450}, Enhanced: []string{"4.2.1"},
 		Scope: policy.ScopeProvider, Suspend: policy.Duration(5 * time.Second)}}
 	cases := []loopCase{
 		{name: "(a) loop from 4C", settings: loop(4 * c), dur: loopDur, target: true},
 		{name: "(b) loop from C/4", settings: loop(c / 4), dur: loopDur, target: true},
-		{name: "(c) fixed 4C", settings: fixed, dur: fixedDur},
-		{name: "(d) fixed 4C + suspend 5s", settings: fixed, rules: suspend, dur: fixedDur},
+		{name: "(c) fixed 4C", settings: fixed(4 * c), dur: fixedDur},
+		{name: "(d) fixed 4C + suspend 5s", settings: fixed(4 * c), rules: suspend, dur: fixedDur},
+		{name: "(e) fixed C/4", settings: fixed(c / 4), dur: fixedDur},
+		{name: "(f) fixed C/4 + suspend 5s", settings: fixed(c / 4), rules: suspend, dur: fixedDur},
 	}
 	var res []loopResult
 	for _, lc := range cases {
 		r := runLoopCase(t, lc, c, steady)
-		t.Logf("%s: effective rate every 5 s: %s", r.name, r.rates)
+		t.Logf("%s: effective rate every second: %s", r.name, r.rates)
 		t.Logf("%s: delivered per second: %s", r.name, r.perSec)
+		t.Logf("%s: deferred per second: %s", r.name, r.deferred)
+		t.Logf("%s: load average (1 min) at the start and the end: %s", r.name, r.load)
 		res = append(res, r)
 	}
 
 	t.Logf("C = %.0f/s (receiver burst 10); runs: loop %v, fixed %v; steady window: the last %v of each run", c, loopDur, fixedDur, steady)
-	t.Logf("loop runs: throttle_cut %.2f, recovery_step %.4g (a) and %.4g (b), recovery_interval 1s",
-		cases[0].settings.ThrottleCut, stepOf(cases[0].settings), stepOf(cases[1].settings))
+	for _, r := range res[:2] {
+		s := r.settings
+		t.Logf("%s: rate %v in [%v, %v], throttle_cut %g, recovery_step %g, recovery_interval %v, max_connections %d",
+			r.name, s.Rate, s.MinRate, s.MaxRate, s.ThrottleCut, s.RecoveryStep, s.RecoveryInterval.D(), s.MaxConnections)
+	}
 	t.Logf("%-28s %12s %14s %8s %12s %14s %12s", "run", "reach 90% C", "steady /min", "of C", "steady defer", "whole-run /min", "whole defer")
 	for _, r := range res {
 		reach := "never"
@@ -180,6 +196,7 @@ func runLoopCase(t *testing.T, lc loopCase, c float64, steady time.Duration) loo
 		}
 		return ls
 	}
+	load0 := loadAverage()
 	start := time.Now()
 	if err := st.Start(); err != nil {
 		t.Fatal(err)
@@ -195,7 +212,7 @@ func runLoopCase(t *testing.T, lc loopCase, c float64, steady time.Duration) loo
 	tick.Stop()
 	st.Shutdown()
 
-	r := loopResult{name: lc.name, reach: -1}
+	r := loopResult{name: lc.name, settings: st.Policy.Route(domain).Settings, reach: -1, load: load0 + " " + loadAverage()}
 	last := ss[len(ss)-1]
 	if last.accepted >= n {
 		t.Errorf("%s: the queue ran dry (%d accepted of %d)", lc.name, last.accepted, n)
@@ -227,23 +244,27 @@ func runLoopCase(t *testing.T, lc loopCase, c float64, steady time.Duration) loo
 	r.steadyShare = share(ss[from], last)
 	r.totalPerMin = 60 * perSec(ss[0], last)
 	r.totalShare = share(ss[0], last)
-	var rates, per strings.Builder
+	var rates, per, def strings.Builder
 	for i := range ss {
-		if i%5 == 0 {
-			fmt.Fprintf(&rates, "%.0f ", ss[i].rate)
-		}
+		fmt.Fprintf(&rates, "%.0f ", ss[i].rate)
 		if i > 0 {
 			fmt.Fprintf(&per, "%.0f ", math.Round(perSec(ss[i-1], ss[i])))
+			fmt.Fprintf(&def, "%d ", ss[i].deferred-ss[i-1].deferred)
 		}
 	}
-	r.rates, r.perSec = strings.TrimSpace(rates.String()), strings.TrimSpace(per.String())
+	r.rates, r.perSec, r.deferred = strings.TrimSpace(rates.String()), strings.TrimSpace(per.String()), strings.TrimSpace(def.String())
 	return r
 }
 
-// stepOf returns the recovery_step of s, the built-in default when unset.
-func stepOf(s policy.Settings) float64 {
-	if s.RecoveryStep == 0 {
-		return policy.DefaultRecoveryStep
+// loadAverage returns the machine's 1-minute load average (Linux), or "?".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
 	}
-	return s.RecoveryStep
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
 }

@@ -30,7 +30,7 @@ func pagesStack(t *testing.T, rdb *redis.Client, pol policy.Config) *Stack {
 		t.Fatal(err)
 	}
 	st, err := NewStack(StackConfig{
-		Redis: rdb, KeyPrefix: "pages", Web: WebConfig{Listen: "off"}, Policy: pol, Classifier: cl,
+		Redis: rdb, KeyPrefix: "pages", Web: WebConfig{Listen: "off", Open: true}, Policy: pol, Classifier: cl,
 		SMTP: sender.Config{Routes: map[string]string{"*": "127.0.0.1:1"}}, Resolver: noDNS{},
 		Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 	})

@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net"
@@ -44,7 +43,7 @@ type Server struct {
 	o     ServerOptions
 	srv   *asynq.Server
 	insp  *asynq.Inspector
-	mon   *asynqmon.HTTPHandler
+	mons  []*asynqmon.HTTPHandler // the asynq web UIs: read-only, and full for the admin
 	http  *http.Server
 	ln    net.Listener
 	wg    sync.WaitGroup
@@ -115,6 +114,10 @@ func (s *Server) Start() error {
 			return fmt.Errorf("queue: web.listen: %w", err)
 		}
 		s.ln = ln
+		if !newAuthenticator(s.o.Web).configured() {
+			s.o.Log.Warn().Str("listen", ln.Addr().String()).Msg("web: no credentials configured: every route but /healthz answers 401; " +
+				"set [web] username with " + WebPasswordEnv + ", or " + WebTokenEnv + ", or open = true")
+		}
 		s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
 		s.wg.Add(1)
 		go func() {
@@ -155,14 +158,14 @@ func (s *Server) closeHTTP() {
 		cancel()
 		s.wg.Wait()
 	}
-	if s.mon != nil {
-		_ = s.mon.Close()
+	for _, m := range s.mons {
+		_ = m.Close()
 	}
 	_ = s.insp.Close()
 }
 
-// routes is the HTTP side: /healthz open, the rest behind basic auth when
-// configured.
+// routes is the HTTP side: /healthz open, /bounces behind its HMAC
+// signature, the rest behind credentials (see WebConfig and authenticator).
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", s.healthz)
@@ -175,8 +178,17 @@ func (s *Server) routes() http.Handler {
 		}
 	})
 	if s.o.ConnOpt != nil {
-		s.mon = asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: s.o.ConnOpt, ReadOnly: *s.o.Web.ReadOnly})
-		private.Handle("/monitoring/", s.mon)
+		// Viewers get the read-only UI (its API answers 405 to anything
+		// but GET); the admin the full one unless [web] read_only.
+		view := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: s.o.ConnOpt, ReadOnly: true})
+		s.mons = append(s.mons, view)
+		var mon http.Handler = view
+		if ro := s.o.Web.ReadOnly; ro != nil && !*ro {
+			full := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: s.o.ConnOpt})
+			s.mons = append(s.mons, full)
+			mon = byRole(full, view)
+		}
+		private.Handle("/monitoring/", mon)
 		private.Handle("/monitoring", http.RedirectHandler("/monitoring/", http.StatusFound))
 	}
 	s.pages(private)
@@ -187,7 +199,7 @@ func (s *Server) routes() http.Handler {
 		}
 		http.Redirect(w, r, "/monitoring/", http.StatusFound)
 	})
-	mux.Handle("/", basicAuth(s.o.Web.Username, s.o.Web.Password, private))
+	mux.Handle("/", newAuthenticator(s.o.Web).wrap(private))
 	return mux
 }
 
@@ -201,22 +213,6 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fmt.Fprintln(w, "ok")
-}
-
-// basicAuth requires user:pass on next when user is set.
-func basicAuth(user, pass string, next http.Handler) http.Handler {
-	if user == "" {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u, p, ok := r.BasicAuth()
-		if !ok || subtle.ConstantTimeCompare([]byte(u), []byte(user)) != 1 || subtle.ConstantTimeCompare([]byte(p), []byte(pass)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Basic realm="bounceloop"`)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 // RedisConnOpt returns asynq's connection options for a [redis] section

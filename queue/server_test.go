@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -61,32 +59,6 @@ func TestSendErrorTemporary(t *testing.T) {
 	var se *SendError
 	if err := fmt.Errorf("x: %w", &SendError{Reply: bounces.Reply{Code: 550}}); !errors.As(err, &se) {
 		t.Error("errors.As(SendError) failed")
-	}
-}
-
-func TestBasicAuth(t *testing.T) {
-	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
-	tests := []struct {
-		name       string
-		user, pass string
-		give       func(*http.Request)
-		want       int
-	}{
-		{"open when no user is configured", "", "", func(*http.Request) {}, 200},
-		{"no credentials", "ops", "pw", func(*http.Request) {}, 401},
-		{"wrong password", "ops", "pw", func(r *http.Request) { r.SetBasicAuth("ops", "nope") }, 401},
-		{"right credentials", "ops", "pw", func(r *http.Request) { r.SetBasicAuth("ops", "pw") }, 200},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
-			tt.give(req)
-			rec := httptest.NewRecorder()
-			basicAuth(tt.user, tt.pass, ok).ServeHTTP(rec, req)
-			if rec.Code != tt.want {
-				t.Errorf("status = %d, want %d", rec.Code, tt.want)
-			}
-		})
 	}
 }
 

@@ -88,8 +88,13 @@ func WebhookSignature(secret string, body []byte) string {
 
 // WebhookAnswer is the JSON body of the webhook's answers.
 type WebhookAnswer struct {
-	// Accepted is the number of events applied.
+	// Accepted is the number of events taken: applied, or recognised as
+	// duplicates of events applied before (LateTally.Duplicates).
 	Accepted int `json:"accepted"`
+	// LateTally says how many accepted events matched a sent record, how
+	// many were duplicates, and what was done (suppressed, resent small,
+	// not resent and why); fields that are 0 are left out.
+	LateTally
 	// Ignored is the number of events with nothing to apply (automatic
 	// replies in a bounce message).
 	Ignored int `json:"ignored,omitempty"`
@@ -108,24 +113,29 @@ type WebhookSkip struct {
 }
 
 // Webhook is the handler of POST /bounces: later bounces pushed by an ESP
-// or an MTA, applied with Handler.Ingest.
+// or an MTA, applied with Handler.IngestBatch: matched to the sent record
+// of their message id, acted on and counted once (see late.go).
 //
 // The body is either NDJSON events in the design's format (Content-Type
 // application/x-ndjson, application/ndjson or application/json), one per
 // line, or one bounce message (message/rfc822: a DSN, an ARF report or a
-// non-standard bounce, see bounces.ParseMessage). An event without "time"
-// gets the time of the request; one without "source" is SourceWebhook.
+// non-standard bounce, see bounces.ParseMessage; each report is applied
+// with its full diagnosis, Report.Diagnose). An event without "time" gets
+// the time of the request; one without "source" is SourceWebhook.
 // Every request carries WebhookSignatureHeader, "sha256=" and the hex
 // HMAC-SHA256 of the body keyed with the secret, compared in constant time.
 //
 // Answers (a WebhookAnswer as JSON, except 404 and 405):
 //
-//	200  every event applied: {"accepted":N}
+//	200  every event applied: {"accepted":N,"matched":M,"unmatched":U,
+//	     "duplicates":D,"suppressed":S,"resent":R,"not_resent":{"no sent
+//	     record":K}} (zero counts left out)
 //	400  some records could not be read: the others ARE applied, and
 //	     {"accepted":N,"skipped":[{"line":L,"reason":"..."}]} names the
-//	     rest; resend only the skipped lines, fixed, never the batch
-//	     (suppressions are idempotent, the counters are not); also an empty
-//	     body or a message that is not a bounce
+//	     rest; resend the skipped lines, fixed (a whole batch sent again
+//	     is safe: the events applied before are duplicates, neither acted
+//	     on nor counted again); also an empty body or a message that is
+//	     not a bounce
 //	401  a missing or bad signature
 //	404  no secret configured: the webhook is disabled
 //	405  a method other than POST
@@ -218,17 +228,22 @@ func (wh *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(events) == 0 && len(ans.Skipped) == 0 && ans.Ignored == 0 {
 		status, ans.Error = http.StatusBadRequest, "no events in the body"
 	}
-	for _, le := range events {
-		d, err := wh.h.Ingest(ctx, le.e)
-		if err != nil {
-			wh.log.Error().Err(err).Int("accepted", ans.Accepted).Msg("webhook: cannot apply the events")
-			status, ans.Error = http.StatusServiceUnavailable, "cannot apply the events (storage unavailable); the accepted ones are applied, retry the rest later"
-			break
-		}
+	late := make([]Late, len(events))
+	for i, le := range events {
+		late[i] = Late{Event: le.e, Report: le.rep}
+	}
+	results, err := wh.h.IngestBatch(ctx, late)
+	if err != nil {
+		wh.log.Error().Err(err).Int("accepted", len(results)).Msg("webhook: cannot apply the events")
+		status, ans.Error = http.StatusServiceUnavailable, "cannot apply the events (storage unavailable); the accepted ones are applied, retry the rest later (or the whole batch: applied events are recognised as duplicates)"
+	}
+	for i, r := range results {
 		ans.Accepted++
+		ans.Add(r)
 		if e := wh.log.Debug(); e.Enabled() {
-			e.Str("domain", le.e.Domain).Str("rcpt_hash", AddrHash(wh.h.HashKey, le.e.Recipient)).
-				Str("class", d.Class.String()).Str("rule", d.Rule).Msg("webhook: event applied")
+			e.Str("domain", r.Domain).Str("rcpt_hash", AddrHash(wh.h.HashKey, events[i].e.Recipient)).
+				Str("class", r.Diagnosis.Class.String()).Str("rule", r.Diagnosis.Rule).Bool("matched", r.Matched).
+				Bool("duplicate", r.Duplicate).Str("resent_as", r.ResentAs).Msg("webhook: event applied")
 		}
 	}
 	if len(ans.Skipped) > 0 && status == http.StatusOK {
@@ -240,7 +255,9 @@ func (wh *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ev = wh.log.Warn()
 	}
 	ev.Str("body", kind).Int("bytes", len(body)).Int("accepted", ans.Accepted).Int("ignored", ans.Ignored).
-		Int("skipped", len(ans.Skipped)).Int("status", status).Msg("webhook: request")
+		Int("skipped", len(ans.Skipped)).Int("matched", ans.Matched).Int("unmatched", ans.Unmatched).
+		Int("duplicates", ans.Duplicates).Int("suppressed", ans.Suppressed).Int("resent", ans.Resent).
+		Int("status", status).Msg("webhook: request")
 	if e := wh.log.Debug(); e.Enabled() {
 		for _, s := range ans.Skipped {
 			wh.log.Debug().Int("line", s.Line).Str("reason", s.Reason).Msg("webhook: skipped")
@@ -299,9 +316,11 @@ func bodyKind(ct string) (string, bool) {
 	return "", false
 }
 
-// lineEvent is an event read from a body and its line (0 for a message).
+// lineEvent is an event read from a body and its line (0 for a message),
+// with the report it came from for a bounce message.
 type lineEvent struct {
 	e    bounces.Event
+	rep  *bounces.Report
 	line int
 }
 
@@ -395,14 +414,15 @@ func decodeMessageBody(body []byte) ([]lineEvent, int, []WebhookSkip) {
 		case !ok:
 			ignored++
 		default:
-			events = append(events, lineEvent{e: e})
+			events = append(events, lineEvent{e: e, rep: &reps[i]})
 		}
 	}
 	return events, ignored, skipped
 }
 
 // ReportEvent returns the event of a bounce message's report for
-// Handler.Ingest, its domain normalised. ok is false for a report with
+// Handler.IngestBatch (Late.Event, with the report as Late.Report), its
+// domain normalised. ok is false for a report with
 // nothing to apply (an automatic reply: the message was delivered). The
 // error is for a recipient without a usable domain.
 //
@@ -432,7 +452,8 @@ func ReportEvent(rep bounces.Report) (e bounces.Event, ok bool, err error) {
 
 // IngestSuppresses reports whether Handler.Ingest puts the recipient of e
 // on the suppression list given its diagnosis d: a hard invalid recipient
-// or a complaint, with a recipient.
+// or a complaint, with a recipient (e's own, or the sent record's when its
+// message id has one).
 func IngestSuppresses(e bounces.Event, d bounces.Diagnosis) bool {
 	return (d.Class == bounces.ClassInvalidRecipient && d.Hard || d.Class == bounces.ClassComplaint) && e.Recipient != ""
 }

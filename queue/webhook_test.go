@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -357,5 +358,80 @@ func TestWebhookRedisDown(t *testing.T) {
 	status, ans := post(t, srv.URL, "application/x-ndjson", WebhookSignature(testWebhookSecret, []byte(body)), strings.NewReader(body))
 	if status != http.StatusServiceUnavailable || ans.Accepted != 0 || ans.Error == "" {
 		t.Errorf("POST with Redis down = %d %+v, want 503, nothing accepted, an error", status, ans)
+	}
+}
+
+// TestWebhookReplay posts the same batch twice, and a bounce message
+// twice: the second time every event is a duplicate, nothing acts or
+// counts again, and the late 552 5.3.4 is resent small once.
+func TestWebhookReplay(t *testing.T) {
+	t.Setenv(WebhookSecretEnv, "")
+	h, rdb, keys := lateSetup(t)
+	srv := httptest.NewServer(NewWebhook(h, WebhookConfig{Secret: testWebhookSecret}, zerolog.New(zerolog.NewTestWriter(t))))
+	t.Cleanup(srv.Close)
+	enq := time.Date(2018, 5, 17, 7, 0, 0, 0, time.UTC)
+	for _, p := range []SendPayload{
+		{Campaign: "may", ID: "big@shop.example", From: "news@shop.example", To: "big@gmail.com", Domain: "gmail.com", Template: "newsletter", Enqueued: enq},
+		{Campaign: "may", ID: "gone@shop.example", From: "news@shop.example", To: "gone@azet.sk", Domain: "azet.sk", Template: "notice", Enqueued: enq},
+		{Campaign: "may", ID: "arf@shop.example", From: "news@shop.example", To: "jana@centrum.sk", Domain: "centrum.sk", Template: "notice", Enqueued: enq},
+		{Campaign: "may", ID: "0f3c9a2e@mail.example.com", From: "news@example.com", To: "jan@azet.sk", Domain: "azet.sk", Template: "notice", Enqueued: enq},
+	} {
+		sent(t, h, p)
+	}
+	batch := strings.Join([]string{
+		`{"time":"2018-05-17T08:03:11Z","message_id":"<big@shop.example>","code":552,"enhanced":"5.3.4","text":"552 5.3.4 Your message exceeded Google's message size limits.","source":"dsn"}`,
+		`{"time":"2018-05-17T08:03:12Z","message_id":"gone@shop.example","code":550,"enhanced":"5.1.1","text":"550 5.1.1 User unknown"}`,
+		`{"time":"2018-05-17T08:03:13Z","message_id":"arf@shop.example","code":550,"source":"arf"}`,
+		`{"time":"2018-05-17T08:03:14Z","message_id":"nobody@shop.example","recipient":"stranger@atlas.sk","code":550,"enhanced":"5.1.1","text":"550 5.1.1 User unknown"}`,
+		`{"time":"2018-05-17T08:03:15Z","recipient":"huge@seznam.cz","code":552,"enhanced":"5.3.4","text":"552 5.3.4 Message too big"}`,
+	}, "\n")
+	dsn, err := os.ReadFile("../bounces/testdata/messages/dsn-postfix-two.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		ctype   string
+		body    string
+		first   WebhookAnswer
+		counted map[string]int // counter fields at 2018-05-17 08h after both posts
+	}{
+		{name: "ndjson batch", ctype: "application/x-ndjson", body: batch,
+			first: WebhookAnswer{Accepted: 5, LateTally: LateTally{Matched: 3, Unmatched: 2, Suppressed: 3, Resent: 1,
+				NotResent: map[string]int{NotResentUnmatched: 1}}},
+			counted: map[string]int{"552|gmail.com": 1, "550|azet.sk": 1, "550|atlas.sk": 1, "552|seznam.cz": 1}},
+		// Two reports of one Message-ID (an address that forwards to two):
+		// both are the record's recipient's, and the second answer (452
+		// 4.2.2) does not suppress.
+		{name: "bounce message", ctype: "message/rfc822", body: string(dsn),
+			first:   WebhookAnswer{Accepted: 2, LateTally: LateTally{Matched: 2, Suppressed: 1}},
+			counted: map[string]int{"550|azet.sk": 2, "452|azet.sk": 1}},
+	}
+	ctx := context.Background()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sig := WebhookSignature(testWebhookSecret, []byte(tt.body))
+			status, ans := post(t, srv.URL, tt.ctype, sig, strings.NewReader(tt.body))
+			ans.Skipped, ans.Error = nil, ""
+			if status != 200 || !reflect.DeepEqual(ans, tt.first) {
+				t.Errorf("POST %s = %d %+v, want 200 %+v", tt.name, status, ans, tt.first)
+			}
+			status, again := post(t, srv.URL, tt.ctype, sig, strings.NewReader(tt.body))
+			if want := (WebhookAnswer{Accepted: tt.first.Accepted, LateTally: LateTally{Duplicates: tt.first.Accepted}}); status != 200 || !reflect.DeepEqual(again, want) {
+				t.Errorf("POST %s again = %d %+v, want 200 %+v", tt.name, status, again, want)
+			}
+			at := time.Date(2018, 5, 17, 8, 0, 0, 0, time.UTC)
+			for f, n := range tt.counted {
+				if got, _ := rdb.HGet(ctx, keys.Counts(at), f).Int(); got != n {
+					t.Errorf("after %s twice: counter %s = %d, want %d", tt.name, f, got, n)
+				}
+			}
+		})
+	}
+	checkResent(t, h, rdb, "small.big@shop.example", "big@gmail.com", "may")
+	for _, a := range []string{"gone@azet.sk", "jana@centrum.sk", "stranger@atlas.sk", "jan@azet.sk"} {
+		if _, ok, _ := h.Suppressions.Get(ctx, a); !ok {
+			t.Errorf("%s not suppressed", a)
+		}
 	}
 }

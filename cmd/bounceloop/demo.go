@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"sort"
 	"strings"
@@ -47,7 +48,8 @@ With --json the output is one object:
              "suppressed_at_send","by_class","duration_s"},
    "report":{the report's JSON, as "bounceloop report --format json"}}
 With --serve the web UI ([web] listen, default 127.0.0.1:8080/monitoring)
-stays up after the run until SIGINT.
+stays up after the run until SIGINT: open on a loopback listener when no
+credentials are configured (the demo's own data), else behind [web]'s.
 
 Flags:
 `
@@ -96,6 +98,10 @@ func demoCommand(fs *flag.FlagSet) func(context.Context, *env, []string) int {
 		web := cfg.Web
 		if !*serve {
 			web.Listen = "off"
+		} else if openDemoUI(web) {
+			// The demo's own data on loopback, nobody else's: the UI opens
+			// without credentials unless some are configured.
+			web.Open = true
 		}
 		opts := queue.DemoOptions{
 			Messages: *messages, Seed: *seed, Speedup: *speedup, Policy: cfg.Policy, Queue: cfg.Queue, Web: web,
@@ -194,4 +200,23 @@ func printDemo(e *env, s queue.DemoSummary) {
 		fmt.Fprintf(e.stdout, "\nsecond campaign %s to the same %d recipients in %.1fs: %d refused at enqueue as suppressed (605), %d suppressed before sending (605), %d enqueued, %d delivered\n",
 			sec.Campaign, sec.Messages, sec.DurationS, sec.SuppressedAtEnqueue, sec.SuppressedAtSend, sec.Enqueued, sec.Delivered)
 	}
+}
+
+// openDemoUI reports whether demo --serve may open its web UI without
+// credentials: none is configured (file or environment) and the listener
+// is on loopback.
+func openDemoUI(w queue.WebConfig) bool {
+	d := w.WithDefaults()
+	if d.Open || d.Username != "" || d.Password != "" || d.Token != "" || d.ViewerUsername != "" || d.ViewerPassword != "" || d.ViewerToken != "" {
+		return false
+	}
+	host, _, err := net.SplitHostPort(d.Listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

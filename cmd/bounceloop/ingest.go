@@ -24,10 +24,18 @@ const ingestHelp = `Usage: bounceloop ingest [--input-format auto|ndjson|postfix
 
 Applies later bounces to the queue's state in Redis, as serve applies the
 answers of its own SMTP transactions and the webhook (POST /bounces) the
-events pushed to it: each bounce is classified and counted (the monthly
-report sees it), a hard invalid recipient or an ARF complaint is suppressed
-(later campaigns get 605 for it), a message_too_large is remembered for its
-domain (its messages use the small template from then on).
+events pushed to it: each bounce is matched to the message it reports on
+by its message id (the server keeps a record of each accepted message for
+[queue] sent_record_ttl, default 5 days), diagnosed (a bounce message with
+its full report: action, refused SMTP command) and counted (the monthly
+report sees it); a hard invalid recipient or an ARF complaint is suppressed
+(later campaigns get 605 for it), also when the bounce names no recipient
+but its message matched; a message_too_large is remembered for its domain
+(its messages use the small template from then on) and a matched message
+is resent small as a new task linked to the first. A bounce with no
+matching record is counted and suppresses by its own recipient, but cannot
+be resent. Each bounce acts once: a file ingested again, or a bounce the
+webhook took already, is a duplicate, neither acted on nor counted.
 
 PATH is one of
   - a bounce message (DSN, ARF report, non-standard bounce), a folder of
@@ -41,9 +49,10 @@ standard input) is mail when it starts with a message header or an mbox
 CSV export holds counts, not bounces: use "bounceloop report" for it.
 Automatic replies are ignored (the message was delivered).
 
-At the end a summary: events applied, by class, suppressed, ignored, and the
-records skipped with their locations (file:line, or the message). Exit
-status 1 when any record was skipped or an input could not be read.
+At the end a summary: events applied, by class, suppressed, ignored; matched
+to a sent record, unmatched, duplicates, resent small, not resent and why;
+and the records skipped with their locations (file:line, or the message).
+Exit status 1 when any record was skipped or an input could not be read.
 
 Redis: [redis] of the config, which must be the Redis the server uses;
 without [redis] addrs ingest refuses to run (an embedded Redis would forget
@@ -60,14 +69,16 @@ const (
 	ingestDSN     = "dsn"
 )
 
-// ingestSummary is the end-of-run summary (--json prints it).
+// ingestSummary is the end-of-run summary (--json prints it). Events and
+// Classes count the events applied, duplicates not; LateTally's counts
+// are left out when 0.
 type ingestSummary struct {
-	Events     int            `json:"events"`
-	Classes    map[string]int `json:"classes"`
-	Suppressed int            `json:"suppressed"`
-	Ignored    int            `json:"ignored"`
-	Skipped    []ingestSkip   `json:"skipped"`
-	DurationS  float64        `json:"duration_s"`
+	Events  int            `json:"events"`
+	Classes map[string]int `json:"classes"`
+	queue.LateTally
+	Ignored   int          `json:"ignored"`
+	Skipped   []ingestSkip `json:"skipped"`
+	DurationS float64      `json:"duration_s"`
 }
 
 type ingestSkip struct {
@@ -76,8 +87,12 @@ type ingestSkip struct {
 }
 
 // ingestFlushEvery is how many events ingest applies between two flushes
-// of the counters.
-const ingestFlushEvery = 1000
+// of the counters; ingestBatch how many it applies at once (one Redis
+// round trip to match and claim them).
+const (
+	ingestFlushEvery = 1000
+	ingestBatch      = 500
+)
 
 // errIngestStop stops reading: Redis failed or the command was
 // interrupted; ingester.fatal says why.
@@ -146,6 +161,9 @@ func ingestCommand(fs *flag.FlagSet) func(context.Context, *env, []string) int {
 				in.skip(path, err.Error())
 			}
 		}
+		if in.fatal == nil {
+			in.drain(ctx)
+		}
 		in.flush(ctx)
 		in.sum.DurationS = time.Since(start).Seconds()
 		in.print(*asJSON)
@@ -168,8 +186,9 @@ type ingester struct {
 	year    int
 	loc     *time.Location
 	sum     ingestSummary
-	pending int   // events since the last flush
-	fatal   error // why reading stopped (Redis, interrupt)
+	batch   []queue.Late // events read, not yet applied
+	pending int          // events since the last flush
+	fatal   error        // why reading stopped (Redis, interrupt)
 }
 
 func (in *ingester) skip(location, reason string) {
@@ -187,9 +206,10 @@ func (in *ingester) skipErr(location string, err error) {
 	in.skip(location, err.Error())
 }
 
-// apply ingests one event found at location; an error (errIngestStop)
-// stops the run.
-func (in *ingester) apply(ctx context.Context, location string, ev bounces.Event) error {
+// apply ingests one event found at location, with the report it came
+// from for a bounce message (nil otherwise); events are applied in
+// batches. An error (errIngestStop) stops the run.
+func (in *ingester) apply(ctx context.Context, location string, ev bounces.Event, rep *bounces.Report) error {
 	if err := ctx.Err(); err != nil {
 		in.fatal = fmt.Errorf("interrupted: %w", err)
 		return errIngestStop
@@ -198,22 +218,38 @@ func (in *ingester) apply(ctx context.Context, location string, ev bounces.Event
 		in.skip(location, err.Error())
 		return nil
 	}
-	d, err := in.st.Handler.Ingest(ctx, ev)
-	if err != nil {
-		in.fatal = err
-		return errIngestStop
-	}
-	in.sum.Events++
-	in.sum.Classes[d.Class.String()]++
-	if queue.IngestSuppresses(ev, d) {
-		in.sum.Suppressed++
-	}
-	if in.pending++; in.pending >= ingestFlushEvery {
-		if in.flush(ctx); in.fatal != nil {
+	in.batch = append(in.batch, queue.Late{Event: ev, Report: rep})
+	if len(in.batch) >= ingestBatch {
+		if in.drain(ctx); in.fatal != nil {
 			return errIngestStop
 		}
 	}
 	return nil
+}
+
+// drain applies the batch of events read; a failure sets fatal.
+func (in *ingester) drain(ctx context.Context) {
+	if len(in.batch) == 0 {
+		return
+	}
+	results, err := in.st.Handler.IngestBatch(ctx, in.batch)
+	in.batch = in.batch[:0]
+	for _, r := range results {
+		in.sum.Add(r)
+		if r.Duplicate {
+			continue
+		}
+		in.sum.Events++
+		in.sum.Classes[r.Diagnosis.Class.String()]++
+		in.pending++
+	}
+	if err != nil {
+		in.fatal = err
+		return
+	}
+	if in.pending >= ingestFlushEvery {
+		in.flush(ctx)
+	}
 }
 
 // flush writes the counters to Redis.
@@ -323,7 +359,7 @@ func (in *ingester) stream(ctx context.Context, name string, r io.Reader, format
 		case err != nil:
 			return err
 		}
-		if err := in.apply(ctx, line(), ev); err != nil {
+		if err := in.apply(ctx, line(), ev, nil); err != nil {
 			return err
 		}
 	}
@@ -360,7 +396,7 @@ func (in *ingester) dsn(ctx context.Context, path, shown string) error {
 			case !ok:
 				in.sum.Ignored++
 			default:
-				if err := in.apply(ctx, loc, ev); err != nil {
+				if err := in.apply(ctx, loc, ev, &rep); err != nil { // rep is this iteration's copy
 					return err
 				}
 			}
@@ -413,6 +449,19 @@ func (in *ingester) print(asJSON bool) {
 		in.sum.Events, in.sum.Suppressed, in.sum.Ignored, len(in.sum.Skipped), in.sum.DurationS)
 	if len(by) > 0 {
 		fmt.Fprintf(out, "  by class: %s\n", strings.Join(by, ", "))
+	}
+	fmt.Fprintf(out, "  matched to a sent message %d, unmatched %d, duplicates %d (not applied again), resent small %d\n",
+		in.sum.Matched, in.sum.Unmatched, in.sum.Duplicates, in.sum.Resent)
+	if len(in.sum.NotResent) > 0 {
+		why := make([]string, 0, len(in.sum.NotResent))
+		for w := range in.sum.NotResent {
+			why = append(why, w)
+		}
+		sort.Strings(why)
+		for i, w := range why {
+			why[i] = fmt.Sprintf("%s %d", w, in.sum.NotResent[w])
+		}
+		fmt.Fprintf(out, "  too large, not resent: %s\n", strings.Join(why, ", "))
 	}
 	for _, s := range in.sum.Skipped {
 		fmt.Fprintf(out, "  skipped %s: %s\n", s.Location, s.Reason)

@@ -6,12 +6,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/bounceloop/bounceloop/feedback"
 	"github.com/bounceloop/bounceloop/policy/redistest"
+	"github.com/bounceloop/bounceloop/queue"
 )
 
 // ingestResult is "ingest --json"'s summary.
@@ -187,5 +191,92 @@ func TestIngestCommandUsage(t *testing.T) {
 				t.Errorf("%v = %d %q, want %d and %q", tt.args, code, errs, tt.wantCode, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestIngestLateBounces ingests the fixtures of testdata/late (a DSN 552
+// 5.3.4, a DSN 550 5.1.1, an ARF complaint with the recipient redacted)
+// and testdata/late-unmatched.ndjson (events of messages without a sent
+// record) twice: the first run
+// matches the three messages to their sent records, resends the too-large
+// one small, suppresses the others; the second run finds only duplicates.
+func TestIngestLateBounces(t *testing.T) {
+	rdb := redistest.DB(t)
+	opt := rdb.Options()
+	cfg := filepath.Join(t.TempDir(), "config.toml")
+	writeFile(t, cfg, fmt.Sprintf("[redis]\naddrs = [%q]\ndb = %d\nprefix = \"late\"\n", opt.Addr, opt.DB))
+	keys := feedback.Keys{Prefix: "late"}
+	sup := feedback.NewSuppressions(rdb, keys)
+	ctx := context.Background()
+	enq := time.Date(2018, 5, 17, 7, 0, 0, 0, time.UTC)
+	for _, p := range []queue.SendPayload{
+		{Campaign: "may", ID: "late-big@shop.example", From: "news@shop.example", To: "big@gmail.com", Domain: "gmail.com", Template: "newsletter", Enqueued: enq},
+		{Campaign: "may", ID: "late-gone@shop.example", From: "news@shop.example", To: "gone@azet.sk", Domain: "azet.sk", Template: "newsletter", Enqueued: enq},
+		{Campaign: "may", ID: "late-arf@shop.example", From: "news@shop.example", To: "jana@centrum.sk", Domain: "centrum.sk", Template: "notice", Enqueued: enq},
+	} {
+		rec := feedback.SentRecord{Campaign: p.Campaign, Recipient: p.To, Domain: p.Domain, Template: p.Template, Sent: enq}
+		if p.Template == "newsletter" {
+			b, _ := json.Marshal(p)
+			rec.Payload = b
+		}
+		if err := sup.SentRecords().Keep(ctx, p.ID, rec, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type summary struct {
+		Events     int
+		Classes    map[string]int
+		Matched    int
+		Unmatched  int
+		Duplicates int
+		Suppressed int
+		Resent     int
+		NotResent  map[string]int `json:"not_resent"`
+	}
+	runs := []summary{
+		{Events: 5, Classes: map[string]int{"message_too_large": 2, "invalid_recipient": 2, "complaint": 1},
+			Matched: 3, Unmatched: 2, Suppressed: 3, Resent: 1, NotResent: map[string]int{queue.NotResentUnmatched: 1}},
+		{Events: 0, Classes: map[string]int{}, Duplicates: 5},
+	}
+	for i, want := range runs {
+		out, errs, code := runCmd(t, "", "ingest", "--config", cfg, "--json", "testdata/late", "testdata/late-unmatched.ndjson")
+		if code != exitOK {
+			t.Fatalf("ingest run %d = %d; stderr %s", i+1, code, errs)
+		}
+		var got summary
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatalf("ingest --json: %v: %q", err, out)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("ingest run %d = %+v, want %+v", i+1, got, want)
+		}
+	}
+	for _, a := range []string{"gone@azet.sk", "jana@centrum.sk", "stranger@atlas.sk"} {
+		if _, ok, err := sup.Get(ctx, a); !ok || err != nil {
+			t.Errorf("%s suppressed = %v (%v), want true", a, ok, err)
+		}
+	}
+	at := time.Date(2018, 5, 17, 8, 0, 0, 0, time.UTC)
+	for f, n := range map[string]int{"552|gmail.com": 1, "550|azet.sk": 1, "552|seznam.cz": 1, "550|atlas.sk": 1} {
+		if got, _ := rdb.HGet(ctx, keys.Counts(at), f).Int(); got != n {
+			t.Errorf("counter %s = %d after two runs, want %d", f, got, n)
+		}
+	}
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	ti, err := insp.GetTaskInfo("google", "small.late-big@shop.example")
+	if err != nil {
+		t.Fatalf("the small resend: %v", err)
+	}
+	var p queue.SendPayload
+	if err := json.Unmarshal(ti.Payload, &p); err != nil || !p.Small || p.ResentOf != "late-big@shop.example" || p.To != "big@gmail.com" {
+		t.Errorf("the small resend = %+v (%v), want the small variant to big@gmail.com resending late-big@shop.example", p, err)
+	}
+	if keys, _ := rdb.Keys(ctx, "asynq:{*}:t:small.*").Result(); len(keys) != 1 {
+		t.Errorf("small resends in asynq = %v, want one", keys)
+	}
+
+	text, _, _ := runCmd(t, "", "ingest", "--config", cfg, "testdata/late", "testdata/late-unmatched.ndjson")
+	if want := "matched to a sent message 0, unmatched 0, duplicates 5 (not applied again), resent small 0"; !strings.Contains(text, want) {
+		t.Errorf("ingest output lacks %q:\n%s", want, text)
 	}
 }

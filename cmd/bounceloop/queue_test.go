@@ -15,6 +15,7 @@ import (
 	"github.com/bounceloop/bounceloop/bounces"
 	"github.com/bounceloop/bounceloop/feedback"
 	"github.com/bounceloop/bounceloop/policy/redistest"
+	"github.com/bounceloop/bounceloop/queue"
 )
 
 func TestEnqueueCommand(t *testing.T) {
@@ -195,5 +196,24 @@ func TestServeCommand(t *testing.T) {
 	}
 	if strings.Contains(errs, "s3cret") {
 		t.Error("the web password appears in the logs")
+	}
+}
+
+func TestOpenDemoUI(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		web  queue.WebConfig
+		want bool
+	}{
+		{"default listener, no credentials", queue.WebConfig{}, true},
+		{"localhost", queue.WebConfig{Listen: "localhost:9000"}, true},
+		{"IPv6 loopback", queue.WebConfig{Listen: "[::1]:9000"}, true},
+		{"all interfaces", queue.WebConfig{Listen: "0.0.0.0:8080"}, false},
+		{"credentials configured", queue.WebConfig{Username: "ops", Password: "s3cret-s3cret"}, false},
+		{"viewer token", queue.WebConfig{ViewerToken: "0123456789abcdef0123"}, false},
+	} {
+		if got := openDemoUI(tc.web); got != tc.want {
+			t.Errorf("%s: openDemoUI = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

@@ -24,8 +24,13 @@ Redis), and one HTTP listener ([web] listen, default 127.0.0.1:8080) with
   /healthz     "ok", or 503 "degraded" while Redis does not answer
   /bounces     POST later bounces (NDJSON or a bounce message), signed with
                HMAC-SHA256 ([webhook] secret; 404 without one)
-Basic auth protects all but /healthz when [web] username is set (password
-from BOUNCELOOP_WEB_PASSWORD or the config).
+Every route but /healthz and the signed POST /bounces requires credentials:
+basic auth or a bearer token of the admin ([web] username/password, token)
+or of a viewer (viewer_username/viewer_password, viewer_token: pages and
+/metrics, the asynq web UI read-only). Secrets from the environment
+(BOUNCELOOP_WEB_PASSWORD, BOUNCELOOP_WEB_TOKEN, BOUNCELOOP_WEB_VIEWER_PASSWORD,
+BOUNCELOOP_WEB_VIEWER_TOKEN) or the config. Without any credential those
+routes answer 401 unless [web] open = true.
 
 The config is read again on SIGHUP and when the file changes (checked
 every 2 s): new rates and loop settings apply to the next message without a

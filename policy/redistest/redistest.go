@@ -14,6 +14,10 @@
 // and in a test:
 //
 //	rdb, prefix := redistest.Client(t)
+//
+// ClusterAddrs starts a Redis Cluster of three masters for one test, and
+// the SameSlot hook reports what a cluster would refuse (CROSSSLOT); with
+// REDISTEST_SAME_SLOT=1 every client of Client and DB carries it.
 package redistest
 
 import (
@@ -74,12 +78,26 @@ func Client(tb testing.TB) (*redis.Client, string) {
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := DeletePrefix(ctx, rdb, prefix); err != nil {
+		_ = rdb.Close()
+		ctl := redis.NewClient(&redis.Options{Addr: a, DB: 0}) // without the test's hooks
+		defer ctl.Close()
+		if err := DeletePrefix(ctx, ctl, prefix); err != nil {
 			tb.Errorf("redistest: clean up %s: %v", prefix, err)
 		}
-		_ = rdb.Close()
 	})
+	checkSlots(tb, rdb)
 	return rdb, prefix
+}
+
+// SameSlotEnv names the environment variable that, set to 1, adds the
+// SameSlot hook to every client of Client and DB: any test then fails on
+// an operation a Redis Cluster would refuse (CROSSSLOT).
+const SameSlotEnv = "REDISTEST_SAME_SLOT"
+
+func checkSlots(tb testing.TB, rdb *redis.Client) {
+	if os.Getenv(SameSlotEnv) == "1" {
+		rdb.AddHook(SameSlot(tb))
+	}
 }
 
 // DeletePrefix deletes every key that starts with prefix.
@@ -227,6 +245,7 @@ func DB(tb testing.TB) *redis.Client {
 				_ = ctl.Del(ctx, lease).Err()
 				continue
 			}
+			checkSlots(tb, rdb)
 			tb.Cleanup(func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()

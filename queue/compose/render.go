@@ -7,14 +7,17 @@ import (
 	"hash/fnv"
 	"io"
 	"mime"
+	"mime/quotedprintable"
 	"net/textproto"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
+	gmtextproto "github.com/emersion/go-message/textproto"
 )
 
 // Input is one message to render.
@@ -85,21 +88,24 @@ func (s *Store) Render(in Input) ([]byte, error) {
 		return nil, err
 	}
 
-	// Render every template before writing anything.
-	var buf strings.Builder
-	if err := t.subject.Execute(&buf, in.Data); err != nil {
+	// Render every template before writing anything, into buffers kept
+	// for the next Render.
+	bufs := getBuffers()
+	defer putBuffers(bufs)
+	text, html, out := &bufs[0], &bufs[1], &bufs[2]
+	if err := t.subject.Execute(out, in.Data); err != nil {
 		return nil, &TemplateError{Template: t.name, File: t.subject.Name(), Err: err}
 	}
-	subject := strings.TrimSpace(buf.String())
+	subject := string(bytes.TrimSpace(out.Bytes()))
+	out.Reset()
 	if err := checkValue("subject", subject); err != nil {
 		return nil, &TemplateError{Template: t.name, File: t.subject.Name(), Err: err}
 	}
-	var text, html bytes.Buffer
-	if err := v.text.Execute(&text, in.Data); err != nil {
+	if err := v.text.Execute(text, in.Data); err != nil {
 		return nil, &TemplateError{Template: t.name, File: v.text.Name(), Err: err}
 	}
 	if v.html != nil {
-		if err := v.html.Execute(&html, in.Data); err != nil {
+		if err := v.html.Execute(html, in.Data); err != nil {
 			return nil, &TemplateError{Template: t.name, File: v.html.Name(), Err: err}
 		}
 	}
@@ -111,17 +117,14 @@ func (s *Store) Render(in Input) ([]byte, error) {
 	fields = append(fields, top[4:]...) // campaign, extra headers
 
 	tag := boundaryTag(in.MessageID)
-	var (
-		out  bytes.Buffer
-		body func(*message.Writer) error
-	)
+	var body func(*message.Writer) error
 	out.Grow(2048 + text.Len()*2 + html.Len()*2 + attachmentsSize(attachments))
 	switch {
 	case len(attachments) > 0:
 		boundary := "=_bl_mixed_" + tag
 		fields = append(fields, [2]string{"Content-Type", mime.FormatMediaType("multipart/mixed", map[string]string{"boundary": boundary})})
 		body = func(w *message.Writer) error {
-			if err := writeInline(w, tag, &text, &html, v.html != nil); err != nil {
+			if err := writeInline(w, tag, text, html, v.html != nil); err != nil {
 				return err
 			}
 			for _, a := range attachments {
@@ -135,22 +138,32 @@ func (s *Store) Render(in Input) ([]byte, error) {
 		boundary := "=_bl_alter_" + tag
 		fields = append(fields, [2]string{"Content-Type", mime.FormatMediaType("multipart/alternative", map[string]string{"boundary": boundary})})
 		body = func(w *message.Writer) error {
-			if err := writePart(w, "text/plain", &text); err != nil {
+			if err := writePart(w, "text/plain", text); err != nil {
 				return err
 			}
-			return writePart(w, "text/html", &html)
+			return writePart(w, "text/html", html)
 		}
 	default:
+		// Text only: the header and the quoted-printable body written
+		// directly, as message.CreateWriter would write them (the golden
+		// files pin the bytes), without its copy of the header.
 		fields = append(fields,
 			[2]string{"Content-Type", "text/plain; charset=utf-8"},
 			[2]string{"Content-Transfer-Encoding", "quoted-printable"})
-		body = func(w *message.Writer) error {
-			_, err := w.Write(text.Bytes())
-			return err
+		if err := writeFields(out, fields); err != nil {
+			return nil, fmt.Errorf("compose: template %q: write header: %w", t.name, err)
 		}
+		qp := quotedprintable.NewWriter(out)
+		if _, err := qp.Write(text.Bytes()); err != nil {
+			return nil, fmt.Errorf("compose: template %q: write body: %w", t.name, err)
+		}
+		if err := qp.Close(); err != nil {
+			return nil, fmt.Errorf("compose: template %q: write body: %w", t.name, err)
+		}
+		return bytes.Clone(out.Bytes()), nil
 	}
 
-	w, err := message.CreateWriter(&out, newHeader(fields))
+	w, err := message.CreateWriter(out, newHeader(fields))
 	if err != nil {
 		return nil, fmt.Errorf("compose: template %q: write header: %w", t.name, err)
 	}
@@ -160,7 +173,28 @@ func (s *Store) Render(in Input) ([]byte, error) {
 	if err := w.Close(); err != nil {
 		return nil, fmt.Errorf("compose: template %q: write body: %w", t.name, err)
 	}
-	return out.Bytes(), nil
+	return bytes.Clone(out.Bytes()), nil
+}
+
+// renderBuffers are the buffers of one Render: text, HTML, output (which
+// holds the subject first). Kept in a pool; buffers grown past
+// maxPooledBuffer (a large attachment) are not kept.
+type renderBuffers [3]bytes.Buffer
+
+const maxPooledBuffer = 64 << 10
+
+var bufferPool = sync.Pool{New: func() any { return new(renderBuffers) }}
+
+func getBuffers() *renderBuffers { return bufferPool.Get().(*renderBuffers) }
+
+func putBuffers(b *renderBuffers) {
+	for i := range b {
+		if b[i].Cap() > maxPooledBuffer {
+			return
+		}
+		b[i].Reset()
+	}
+	bufferPool.Put(b)
 }
 
 // topFields checks the header values of in and returns Date, From, To,
@@ -268,6 +302,9 @@ func checkValue(what, v string) error {
 
 // formatAddress parses one address and formats it for the header.
 func formatAddress(field, s string) (string, error) {
+	if plainAddress(s) {
+		return s, nil // what parsing and formatting would give, for less
+	}
 	if err := checkValue(field, s); err != nil {
 		return "", fmt.Errorf("compose: %w", err)
 	}
@@ -280,6 +317,34 @@ func formatAddress(field, s string) (string, error) {
 		f = strings.TrimSuffix(strings.TrimPrefix(f, "<"), ">")
 	}
 	return f, nil
+}
+
+// plainAddress reports whether s is a bare address that formatAddress
+// would return as it is: a dot-atom local part of letters, digits and
+// RFC 5322 atext symbols, "@", and a domain of letters, digits and hyphens
+// in labels separated by single dots.
+func plainAddress(s string) bool {
+	at := strings.IndexByte(s, '@')
+	if at <= 0 || at >= len(s)-1 || len(s) > maxHeaderValue {
+		return false
+	}
+	local, domain := s[:at], s[at+1:]
+	if !isDotAtom(local) || !dotsBetween(local) || !dotsBetween(domain) {
+		return false
+	}
+	for i := 0; i < len(domain); i++ {
+		c := domain[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// dotsBetween reports whether s neither starts nor ends with a dot nor
+// has two in a row.
+func dotsBetween(s string) bool {
+	return s != "" && s[0] != '.' && s[len(s)-1] != '.' && !strings.Contains(s, "..")
 }
 
 // checkMessageID accepts "left@right" with atext and dots on both sides.
@@ -328,6 +393,33 @@ func newHeader(fields [][2]string) message.Header {
 		}
 	}
 	return h
+}
+
+// writeFields writes fields in order as newHeader's header is written by
+// go-message: a field that fits in a 76-character line as "Name: value"
+// directly, a longer one (folded) through go-message's own formatting.
+func writeFields(w *bytes.Buffer, fields [][2]string) error {
+	for _, f := range fields {
+		k, v := f[0], f[1]
+		if k != "MIME-Version" && k != "Message-ID" {
+			k = textproto.CanonicalMIMEHeaderKey(k)
+			if len(k)+2+len(v) > 76 {
+				var h gmtextproto.Header
+				h.Add(k, v)
+				if err := gmtextproto.WriteHeader(w, h); err != nil {
+					return err
+				}
+				w.Truncate(w.Len() - 2) // the blank line that ends a header
+				continue
+			}
+		}
+		w.WriteString(k)
+		w.WriteString(": ")
+		w.WriteString(v)
+		w.WriteString("\r\n")
+	}
+	w.WriteString("\r\n")
+	return nil
 }
 
 // boundaryTag derives the boundary suffix from the Message-ID. Boundaries

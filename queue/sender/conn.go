@@ -102,6 +102,9 @@ type smtpConn struct {
 	// MAIL follows directly (RFC 5321 3.3), saving RSET and the EHLO
 	// go-smtp repeats after it.
 	dirty bool
+	// pipe runs the transactions when the server offers PIPELINING
+	// (pipeline.go); nil: go-smtp's client, one command at a time.
+	pipe *pipeliner
 }
 
 // close sends QUIT (bounded by timeout) and closes the connection.
@@ -217,6 +220,7 @@ func (p *Pool) dialOne(ctx context.Context, addr string) (*smtpConn, func(), Res
 			return nil, nil, r, false
 		}
 	}
+	sc.pipe = newPipeliner(client, base)
 	return sc, unbind, Result{}, true
 }
 
@@ -267,6 +271,9 @@ func isLoopback(host string) bool {
 // whether the failure is a stale pooled connection's (the caller then
 // retries on a fresh one).
 func (p *Pool) transact(ctx context.Context, c *smtpConn, env Envelope, reused bool) (res Result, keep, stale bool) {
+	if c.pipe != nil {
+		return p.transactPipelined(ctx, c, env, reused)
+	}
 	t := p.cfg.Timeouts
 	cl := c.client
 	if reused && c.dirty {

@@ -47,8 +47,9 @@ const (
 // Pool keeps SMTP connections per destination key (the policy Route.Key,
 // so that gmail.com and googlemail.com share theirs): at most
 // MaxConnections open per key at once (Send waits for a free one, honouring
-// ctx), each reused for up to MaxMessagesPerConnection messages with RSET
-// between them, dropped after a failure without an answer (or a 421), and
+// ctx), each reused for up to MaxMessagesPerConnection messages (RSET
+// before the next after one that did not complete), dropped after a
+// failure without an answer (or a 421), and
 // closed after IdleTimeout unused (by a janitor goroutine that Close
 // stops). A connection is reused only for a domain whose route includes the
 // host it is connected to.
@@ -58,6 +59,10 @@ const (
 // domain itself (the implicit MX of RFC 5321 section 5.1), port 25; the next
 // host is tried when one fails before the MAIL stage. In relay mode it is
 // Config.Relay.
+//
+// A server that offers PIPELINING gets each transaction in two round
+// trips: MAIL, RCPT and DATA in one write, the message in another
+// (pipeline.go); others get go-smtp's one command at a time.
 //
 // Per-message failures are Results, never Go errors. Safe for concurrent use.
 type Pool struct {

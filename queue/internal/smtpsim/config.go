@@ -20,11 +20,12 @@ const (
 	FaultGarbage       // RCPT is answered with a line that is not SMTP
 	FaultDrop          // the connection is closed in the middle of DATA
 	FaultStall         // the end of DATA is never answered (until the world closes)
+	FaultTarpit        // connections are accepted but never greeted (until the world closes)
 )
 
-var faultNames = [...]string{"none", "refuse", "tls", "garbage", "drop", "stall"}
+var faultNames = [...]string{"none", "refuse", "tls", "garbage", "drop", "stall", "tarpit"}
 
-// String returns the fault's name ("none", "refuse", "tls", "garbage", "drop", "stall").
+// String returns the fault's name ("none", "refuse", "tls", "garbage", "drop", "stall", "tarpit").
 func (f Fault) String() string {
 	if f < 0 || int(f) >= len(faultNames) {
 		return fmt.Sprintf("Fault(%d)", int(f))
@@ -146,7 +147,7 @@ func (d Domain) validate(name string) error {
 	if d.RatePerSec < 0 || d.Burst < 0 || d.SizeLimit < 0 || d.Delay < 0 {
 		return fmt.Errorf("smtpsim: %s: negative rate, burst, size limit or delay", name)
 	}
-	if d.Fault < FaultNone || d.Fault > FaultStall {
+	if d.Fault < FaultNone || d.Fault > FaultTarpit {
 		return fmt.Errorf("smtpsim: %s: unknown fault %d", name, int(d.Fault))
 	}
 	for key, r := range map[string]string{"rate_reply": d.RateReply, "unknown_reply": d.UnknownReply, "spam_reply": d.SpamReply,

@@ -23,7 +23,7 @@
 //	                                      are refused at end of DATA (SizeReply)
 //	the rest                              delivered
 //
-// Temporary failures are decided per attempt: hash(seed, recipient, n) where n
+// Temporary failures are decided per attempt: hash(seed, n, recipient) where n
 // counts the attempts the world has seen for that recipient, against
 // TempFailShare, at RCPT (TempFailReply; a 421 reply also closes the
 // connection, as RFC 5321 requires). The rate limit is a token bucket per
@@ -50,14 +50,17 @@
 // so connections are refused; reopened on the same port when cleared),
 // FaultTLS (the STARTTLS handshake fails), FaultGarbage (RCPT is answered with
 // a line that is not SMTP), FaultDrop (the connection is closed in the middle
-// of DATA) and FaultStall (no answer to the end of DATA until the world
-// closes). FaultRefuse and FaultTLS act before the recipient is known, so they
-// apply to the whole provider serving the domain.
+// of DATA), FaultStall (no answer to the end of DATA until the world
+// closes) and FaultTarpit (connections are accepted but never greeted until
+// the world closes). FaultRefuse, FaultTLS and FaultTarpit act before the
+// recipient is known, so they apply to the whole provider serving the domain;
+// FaultTarpit holds the connections opened while it is set.
 //
 // # Records
 //
 // The world records every attempt and every accepted message: counts per
 // domain and answer code, bytes, and how many times each Message-ID was
-// accepted (so tests can detect duplicates); Stats returns a snapshot. All
+// accepted (so tests can detect duplicates: Accepted, Duplicated); Stats
+// returns a snapshot. All
 // methods are safe for concurrent use.
 package smtpsim

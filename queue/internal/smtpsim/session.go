@@ -111,7 +111,10 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		temp = n == 1
 	case strings.HasPrefix(local, "ok-"):
 	default:
-		temp = ds.beh.TempFailShare > 0 && w.unit(addr, itoa(n)) < ds.beh.TempFailShare
+		// n goes first: FNV-1a barely mixes its last bytes, so with n last
+		// a recipient drew nearly the same number at every attempt (and one
+		// that failed once failed every time).
+		temp = ds.beh.TempFailShare > 0 && w.unit(itoa(n), addr) < ds.beh.TempFailShare
 	}
 	if temp {
 		return s.reject(domain, ds.replies["tempfail"])

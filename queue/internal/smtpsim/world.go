@@ -71,6 +71,7 @@ type provider struct {
 	maxActive int
 	conns     int
 	tlsFail   atomic.Bool
+	tarpit    atomic.Bool // new connections are never greeted
 }
 
 // DomainStats counts what a domain's server saw. Answers maps the basic
@@ -155,6 +156,9 @@ func Start(cfg Config) (*World, error) {
 			}
 			if ds.beh.Fault == FaultTLS {
 				pr.tlsFail.Store(true)
+			}
+			if ds.beh.Fault == FaultTarpit {
+				pr.tarpit.Store(true)
 			}
 		}
 		w.provs = append(w.provs, pr)
@@ -265,7 +269,7 @@ func (w *World) SetFault(domain string, f Fault) error {
 	if !ok {
 		return fmt.Errorf("smtpsim: SetFault: no provider serves %q", domain)
 	}
-	if f < FaultNone || f > FaultStall {
+	if f < FaultNone || f > FaultTarpit {
 		return fmt.Errorf("smtpsim: SetFault: unknown fault %d", int(f))
 	}
 	w.mu.Lock()
@@ -273,6 +277,7 @@ func (w *World) SetFault(domain string, f Fault) error {
 	w.mu.Unlock()
 	ds.fault.Store(int32(f))
 	pr.tlsFail.Store(f == FaultTLS)
+	pr.tarpit.Store(f == FaultTarpit)
 	return pr.setRefusing(f == FaultRefuse)
 }
 
@@ -282,6 +287,20 @@ func (w *World) Accepted(messageID string) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.ids[strings.Trim(messageID, "<> ")]
+}
+
+// Duplicated returns the Message-IDs (without angle brackets) accepted
+// more than once, with the times each was accepted.
+func (w *World) Duplicated() map[string]int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := map[string]int{}
+	for id, n := range w.ids {
+		if n > 1 {
+			out[id] = n
+		}
+	}
+	return out
 }
 
 // Stats returns a snapshot of the records.
@@ -492,7 +511,7 @@ func (l *listener) Accept() (net.Conn, error) {
 	pr.active++
 	pr.maxActive = max(pr.maxActive, pr.active)
 	pr.mu.Unlock()
-	return &conn{Conn: c, pr: pr, greetDelay: pr.delay}, nil
+	return &conn{Conn: c, pr: pr, greetDelay: pr.delay, tarpit: pr.tarpit.Load()}, nil
 }
 
 // conn delays the greeting, can close after an answer,
@@ -501,6 +520,7 @@ type conn struct {
 	net.Conn
 	pr         *provider
 	greetDelay time.Duration
+	tarpit     bool // never greet: the first write waits for the world to close
 	wrote      atomic.Bool
 	closeAfter atomic.Bool // close after the next answer
 	closeOnce  sync.Once
@@ -509,6 +529,10 @@ type conn struct {
 // Write implements net.Conn.
 func (c *conn) Write(b []byte) (int, error) {
 	if !c.wrote.Swap(true) {
+		if c.tarpit {
+			<-c.pr.w.done
+			return 0, net.ErrClosed
+		}
 		c.pr.w.sleep(c.greetDelay)
 	}
 	n, err := c.Conn.Write(b)

@@ -70,7 +70,7 @@ func Parse(name string, data []byte) (Config, error) {
 			if pe.LastKey != "" {
 				msg = fmt.Sprintf("%s: %s", pe.LastKey, msg)
 			}
-			return Config{}, fmt.Errorf("config: %s:%d: %s", name, pe.Position.Line, msg)
+			return Config{}, fmt.Errorf("config: %s:%d: %s", name, errorLine(pe, data), msg)
 		}
 		return Config{}, fmt.Errorf("config: %s: %w", name, err)
 	}
@@ -87,11 +87,22 @@ func Parse(name string, data []byte) (Config, error) {
 	return c, nil
 }
 
+// errorLine is the line of a TOML parse error within data: the decoder
+// gives line 0 for some errors at the end of the input (an unterminated
+// escape), which is the last line.
+func errorLine(pe toml.ParseError, data []byte) int {
+	lines := bytes.Count(data, []byte("\n")) + 1
+	if n := pe.Position.Line; n >= 1 && n <= lines {
+		return n
+	}
+	return lines
+}
+
 // Validate checks every section; the error names the key.
 func (c Config) Validate() error {
 	// The policy section is applied over the built-in provider table (a
 	// provider given by name overrides the built-in one field by field),
 	// so it is the result that must be valid.
 	return errors.Join(c.Bounces.Validate(), c.Redis.Validate(), c.Policy.WithDefaults().Validate(), c.Queue.Validate(),
-		c.SMTP.Validate(), c.Templates.Validate(), c.Web.Validate(), c.Webhook.WithDefaults().Validate())
+		c.SMTP.Validate(), c.Templates.Validate(), c.Web.WithDefaults().Validate(), c.Webhook.WithDefaults().Validate())
 }

@@ -488,8 +488,11 @@ func TestLimiterLease(t *testing.T) {
 	wg.Wait()
 	calls := hook.n.Load()
 	t.Logf("%d waits at 100000/s: %d GCRA calls", waits, calls)
-	if calls > waits/8 {
-		t.Errorf("%d GCRA calls for %d waits at 100000/s, want at most %d (leases of %d)", calls, waits, waits/8, maxLease)
+	// One call per Wait without leases; leases of up to maxLease slots cut
+	// that many times over, less on a busy machine, where leases expire
+	// (leaseTTL) before they are used up.
+	if calls > waits/4 {
+		t.Errorf("%d GCRA calls for %d waits at 100000/s, want at most %d (leases of up to %d)", calls, waits, waits/4, maxLease)
 	}
 
 	// 1000/s burst 20 leases 20 slots; a cut to 1/s burst 1 must not use

@@ -529,3 +529,23 @@ func TestHoldScopes(t *testing.T) {
 		})
 	}
 }
+
+func TestAdaptiveBurst(t *testing.T) {
+	r := func(n float64) policy.Rate { return policy.Rate{N: n, Per: time.Second} }
+	for _, tc := range []struct {
+		rate       policy.Rate
+		configured int
+		want       int
+	}{
+		{r(100), 100, 10},
+		{r(95.5), 100, 10},
+		{r(5), 5, 1},
+		{r(0.01), 1, 1},
+		{r(1000), 20, 20}, // never above the configured burst
+		{r(300), 0, 1},
+	} {
+		if got := adaptiveBurst(tc.rate, tc.configured); got != tc.want {
+			t.Errorf("adaptiveBurst(%v, %d) = %d, want %d", tc.rate, tc.configured, got, tc.want)
+		}
+	}
+}

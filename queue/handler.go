@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -171,7 +172,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			return err // a suspension rule holds the domain or the recipient back
 		}
 		if eff, err := h.Loop.EffectiveRate(ctx, route.Key, route.Settings); err == nil && eff != rate {
-			rate, burst = eff, eff.DefaultBurst()
+			rate, burst = eff, adaptiveBurst(eff, burst)
 		}
 		if !p.Small && h.Templates.HasSmall(p.Template) {
 			if big, err := h.Loop.TooLarge(ctx, p.Domain); err == nil && big {
@@ -304,4 +305,17 @@ func (h *Handler) now() time.Time {
 		return h.Now()
 	}
 	return time.Now()
+}
+
+// adaptiveBurstWindow is the burst of a rate the feedback loop adapted: a
+// tenth of a second's worth. A key the loop probes sends near the
+// receiver's limit, where a second's worth at once (after a stall of the
+// machine, say) is deferred (docs/loop.md).
+const adaptiveBurstWindow = 100 * time.Millisecond
+
+// adaptiveBurst returns the burst for the adapted rate r: its
+// adaptiveBurstWindow's worth, at least 1, at most the configured burst.
+func adaptiveBurst(r policy.Rate, configured int) int {
+	b := int(math.Ceil(r.PerSecond() * adaptiveBurstWindow.Seconds()))
+	return max(1, min(b, max(configured, 1)))
 }

@@ -631,7 +631,10 @@ func TestLoadRatePrecision(t *testing.T) {
 	need := int(want * (warm + window + 10*time.Second).Seconds() * 2)
 	enqueueTo(t, rdb, pol, map[string]int{domain: need})
 
-	cfg := serveConfig(t, rdb, world.Addr("sink"), 20, fmt.Sprintf("[policy.domains.%q]\nrate = \"50/s\"\n", domain))
+	// max_rate = rate: the limiter's precision is measured, so the loop may
+	// not raise the rate (it does when the receiver accepts everything: the
+	// configured rate is the loop's start, max_rate its ceiling).
+	cfg := serveConfig(t, rdb, world.Addr("sink"), 20, fmt.Sprintf("[policy.domains.%q]\nrate = \"50/s\"\nmax_rate = \"50/s\"\n", domain))
 	for i := 0; i < 3; i++ {
 		startServe(t, bin, cfg, i)
 	}

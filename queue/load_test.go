@@ -683,10 +683,12 @@ func TestLoadIsolation(t *testing.T) {
 		}
 		defer world.Close()
 		rdb := redistest.DB(t)
-		extra := fmt.Sprintf("[policy.domains.%q]\nrate = \"5/s\"\n", slow)
+		// max_rate = rate everywhere: isolation at fixed rates is measured
+		// (the loop would raise every rate, the receivers never defer).
+		extra := fmt.Sprintf("[policy.domains.%q]\nrate = \"5/s\"\nmax_rate = \"5/s\"\n", slow)
 		pol := policy.Config{Domains: map[string]policy.Settings{slow: {Rate: mustRate(t, "5/s")}}}
 		for _, d := range others {
-			extra += fmt.Sprintf("[policy.domains.%q]\nrate = \"%d/s\"\nmax_connections = 10\n", d, othersRate)
+			extra += fmt.Sprintf("[policy.domains.%q]\nrate = \"%d/s\"\nmax_rate = \"%d/s\"\nmax_connections = 10\n", d, othersRate, othersRate)
 			pol.Domains[d] = policy.Settings{Rate: mustRate(t, fmt.Sprintf("%d/s", othersRate)), MaxConnections: 10}
 		}
 		need := map[string]int{}

@@ -38,8 +38,8 @@ type DemoOptions struct {
 	Messages int   // recipients of the campaign; default 20,000
 	Seed     int64 // the world's and the campaign's seed
 	// Speedup compresses time: every configured rate is multiplied by it
-	// and retry delays are divided by it (default 60), so that a day's
-	// campaign runs in a minute.
+	// and retry delays are divided by it (default 120), so that both of the
+	// demo's campaigns run within a minute.
 	Speedup   float64
 	Policy    policy.Config // the [policy] section (shipped config.toml)
 	Queue     Config
@@ -109,7 +109,7 @@ type Demo struct {
 // analysis) and a stack sending to it over real SMTP through rdb.
 func StartDemo(rdb redis.UniversalClient, connOpt asynq.RedisConnOpt, o DemoOptions) (*Demo, error) {
 	if o.Speedup <= 0 {
-		o.Speedup = 60
+		o.Speedup = 120
 	}
 	pol := speedUp(o.Policy.WithDefaults(), o.Speedup)
 	wc := smtpsim.DefaultConfig(o.Seed)

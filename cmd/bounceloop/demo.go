@@ -58,7 +58,7 @@ func demoCommand(fs *flag.FlagSet) func(context.Context, *env, []string) int {
 	messages := fs.Int("messages", 20000, "recipients of the demo campaign")
 	asJSON := fs.Bool("json", false, "print the summary as one JSON object")
 	serve := fs.Bool("serve", false, "keep the web UI up after the run, until SIGINT")
-	speedup := fs.Float64("speedup", 60, "time compression: rates are multiplied, retry delays divided by it")
+	speedup := fs.Float64("speedup", 120, "time compression: rates are multiplied, retry delays divided by it")
 	seed := fs.Int64("seed", 1, "seed of the simulated world and the campaign")
 	second := fs.Bool("second", true, "send a second campaign to the same list (605 for the suppressed)")
 	withReport := fs.Bool("report", true, "print the monthly report of the demo's own counters")

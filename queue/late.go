@@ -87,6 +87,11 @@ type IngestResult struct {
 	// NotResent says why a late message_too_large was not resent (one of
 	// the NotResent constants), "" otherwise.
 	NotResent string
+	// Flagged is true when a late spam, policy or authentication block
+	// was copied into the review queue (its sent record kept the payload;
+	// without it the block still counts in the provider's review window,
+	// which pauses the queue past its threshold).
+	Flagged bool
 }
 
 // LateTally adds up IngestResults: the webhook's answer and the ingest
@@ -97,9 +102,10 @@ type LateTally struct {
 	Matched    int `json:"matched,omitempty"`
 	Unmatched  int `json:"unmatched,omitempty"`
 	Duplicates int `json:"duplicates,omitempty"`
-	// Suppressed and Resent count the actions taken.
+	// Suppressed, Resent and Flagged count the actions taken.
 	Suppressed int `json:"suppressed,omitempty"`
 	Resent     int `json:"resent,omitempty"`
+	Flagged    int `json:"flagged,omitempty"`
 	// NotResent counts the message_too_large events that could not be
 	// resent, by reason.
 	NotResent map[string]int `json:"not_resent,omitempty"`
@@ -121,6 +127,9 @@ func (t *LateTally) Add(r IngestResult) {
 	}
 	if r.ResentAs != "" {
 		t.Resent++
+	}
+	if r.Flagged {
+		t.Flagged++
 	}
 	if r.NotResent != "" {
 		if t.NotResent == nil {
@@ -287,6 +296,34 @@ func (h *Handler) ingestOne(ctx context.Context, e bounces.Event, rep *bounces.R
 			return r, fmt.Errorf("queue: ingest: resend small: %w", err)
 		}
 		r.ResentAs, r.NotResent = id, why
+	case d.Class == bounces.ClassMailboxFull && h.Loop != nil && e.Recipient != "":
+		// As the send path: suppressed after the configured answers.
+		n, err := h.Loop.MailboxFull(ctx, e.Recipient)
+		if err != nil {
+			return r, fmt.Errorf("queue: ingest: %w", err)
+		}
+		if n >= int64(h.policy().Route(e.Domain).Settings.MailboxFullAttempts) && h.Suppressions != nil {
+			err := h.Suppressions.Add(ctx, e.Recipient, feedback.Suppression{Class: d.Class, Code: e.Code, Answer: e.Text, Campaign: e.Campaign, Time: e.Time})
+			if err != nil {
+				return r, fmt.Errorf("queue: ingest: %w", err)
+			}
+			r.Suppressed = true
+		}
+	case isReview(d.Class) && h.Loop != nil && e.Domain != "":
+		// As the send path: the block counts in the provider's review
+		// window (past its threshold the queue pauses) and, when the
+		// record kept the payload, a copy waits in the review queue.
+		route := h.policy().Route(e.Domain)
+		h.outcome(ctx, route, true, h.Log.With().Str("domain", e.Domain).Logger())
+		if m.Found && m.Record.Payload != nil && h.Redis != nil {
+			if p, err := decodeSendPayload(m.Record.Payload); err == nil {
+				se := &SendError{Reply: bounces.Reply{Code: e.Code, Enhanced: e.Enhanced, Text: e.Text}, Diagnosis: d}
+				if _, err := h.flagForReview(ctx, p, se, now); err != nil {
+					return r, fmt.Errorf("queue: ingest: flag for review: %w", err)
+				}
+				r.Flagged = true
+			}
+		}
 	}
 	h.count(ctx, e, d)
 	return r, nil

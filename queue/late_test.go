@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -72,6 +73,8 @@ func TestIngestLate(t *testing.T) {
 		msg("small.tiny@shop.example", "tiny@gmail.com", "gmail.com", "newsletter", true),
 		msg("plain@shop.example", "plain@yahoo.com", "yahoo.com", "notice", false),
 		msg("sender@shop.example", "ivo@zoznam.sk", "zoznam.sk", "newsletter", false),
+		msg("spam@shop.example", "eva@centrum.sk", "centrum.sk", "newsletter", false),
+		msg("spam2@shop.example", "ema@atlas.sk", "atlas.sk", "notice", false),
 	} {
 		sent(t, h, p)
 	}
@@ -122,8 +125,16 @@ func TestIngestLate(t *testing.T) {
 			Code: 550, Enhanced: "5.1.1", Text: "550 5.1.1 sender address unknown", Source: bounces.SourceDSN},
 			rep: &bounces.Report{Recipient: "ivo@zoznam.sk", Command: "MAIL", MessageID: "sender@shop.example",
 				Reply: bounces.Reply{Code: 550, Enhanced: "5.1.1", Text: "550 5.1.1 sender address unknown"}},
-			want:    IngestResult{Diagnosis: bounces.Diagnosis{Class: bounces.ClassPolicyBlocked}, Matched: true},
+			want:    IngestResult{Diagnosis: bounces.Diagnosis{Class: bounces.ClassPolicyBlocked}, Matched: true, Flagged: true},
 			notSupp: "ivo@zoznam.sk", counted: "550|zoznam.sk"},
+		{name: "late spam block: a copy in the review queue", e: bounces.Event{Time: at, MessageID: "spam@shop.example", Code: 554, Enhanced: "5.7.1",
+			Text: "554 5.7.1 Message rejected as spam", Source: bounces.SourceDSN},
+			want:    IngestResult{Diagnosis: bounces.Diagnosis{Class: bounces.ClassSpamBlocked}, Matched: true, Flagged: true},
+			notSupp: "eva@centrum.sk", counted: "554|centrum.sk"},
+		{name: "late spam block without a kept payload: counted, not copied", e: bounces.Event{Time: at, MessageID: "spam2@shop.example", Code: 554, Enhanced: "5.7.1",
+			Text: "554 5.7.1 Message rejected as spam", Source: bounces.SourceDSN},
+			want:    IngestResult{Diagnosis: bounces.Diagnosis{Class: bounces.ClassSpamBlocked}, Matched: true},
+			notSupp: "ema@atlas.sk", counted: "554|atlas.sk"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -145,7 +156,7 @@ func TestIngestLate(t *testing.T) {
 					continue
 				}
 				if got.Diagnosis.Class != tt.want.Diagnosis.Class || got.Duplicate || got.Matched != tt.want.Matched ||
-					got.Suppressed != tt.want.Suppressed || got.ResentAs != tt.want.ResentAs || got.NotResent != tt.want.NotResent {
+					got.Suppressed != tt.want.Suppressed || got.ResentAs != tt.want.ResentAs || got.NotResent != tt.want.NotResent || got.Flagged != tt.want.Flagged {
 					t.Errorf("IngestBatch(%s) = %+v (rule %s), want %+v", tt.name, got, got.Diagnosis.Rule, tt.want)
 				}
 			}
@@ -184,6 +195,28 @@ func TestIngestLate(t *testing.T) {
 	}
 	if big, _ := h.Loop.TooLarge(ctx, "gmail.com"); !big {
 		t.Error("a late 552 5.3.4 did not make gmail.com known as size-limited")
+	}
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	defer insp.Close()
+	if ti, err := insp.GetTaskInfo(policy.ReviewQueue, "review.spam@shop.example"); err != nil || ti.State != asynq.TaskStateArchived || !strings.Contains(ti.LastErr, "554 5.7.1") {
+		t.Errorf("the review copy of the late spam block: %+v, %v; want archived with the answer", ti, err)
+	}
+
+	// Late full-mailbox answers count as the send path's: suppressed at
+	// the configured number (3 by default), each event once.
+	for i := 1; i <= 3; i++ {
+		e := bounces.Event{Time: at.Add(time.Duration(i) * time.Hour), MessageID: fmt.Sprintf("full-%d@shop.example", i), Recipient: "full@azet.sk",
+			Code: 552, Enhanced: "5.2.2", Text: "552 5.2.2 Mailbox full", Source: bounces.SourceDSN}
+		if err := e.Normalize(); err != nil {
+			t.Fatal(err)
+		}
+		res, err := h.IngestBatch(ctx, []Late{{Event: e}})
+		if err != nil || len(res) != 1 || res[0].Diagnosis.Class != bounces.ClassMailboxFull || res[0].Suppressed != (i == 3) {
+			t.Errorf("late mailbox full #%d = %+v, %v; want suppressed only at the third", i, res, err)
+		}
+	}
+	if _, ok, _ := h.Suppressions.Get(ctx, "full@azet.sk"); !ok {
+		t.Error("full@azet.sk is not suppressed after three late mailbox-full answers")
 	}
 }
 

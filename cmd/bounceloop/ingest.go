@@ -452,6 +452,9 @@ func (in *ingester) print(asJSON bool) {
 	}
 	fmt.Fprintf(out, "  matched to a sent message %d, unmatched %d, duplicates %d (not applied again), resent small %d\n",
 		in.sum.Matched, in.sum.Unmatched, in.sum.Duplicates, in.sum.Resent)
+	if in.sum.Flagged > 0 {
+		fmt.Fprintf(out, "  flagged for review %d (copies in the review queue)\n", in.sum.Flagged)
+	}
 	if len(in.sum.NotResent) > 0 {
 		why := make([]string, 0, len(in.sum.NotResent))
 		for w := range in.sum.NotResent {

@@ -118,7 +118,11 @@ func (s *Server) Start() error {
 			s.o.Log.Warn().Str("listen", ln.Addr().String()).Msg("web: no credentials configured: every route but /healthz answers 401; " +
 				"set [web] username with " + WebPasswordEnv + ", or " + WebTokenEnv + ", or open = true")
 		}
-		s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+		// A client that sends slowly, or keeps an idle connection, does not
+		// hold a connection for ever; a body (a webhook batch of up to
+		// [webhook] max_body) has a minute. Responses are not bounded: the
+		// CSV export streams.
+		s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()

@@ -294,14 +294,7 @@ func (d *Demo) second(ctx context.Context, n int, progress func(final, total int
 	start := time.Now()
 	_, before := d.Stack.Metrics.Snapshot()
 	insp := asynq.NewInspectorFromRedisClient(d.rdb)
-	final := 0
-	if qs, err := insp.Queues(); err == nil {
-		for _, q := range qs {
-			if info, err := insp.GetQueueInfo(q); err == nil {
-				final += info.Completed + info.Archived + info.Pending
-			}
-		}
-	}
+	_, final, _ := taskTotals(insp) // the first campaign is settled: its pending tasks wait in paused queues
 	insp.Close()
 	const name = "demo-2018-06"
 	st, err := d.enqueue(ctx, demoCampaign(name, n))
@@ -336,23 +329,9 @@ func (d *Demo) settle(ctx context.Context, n int, progress func(final, total int
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	for {
-		// Messages waiting in a queue paused for review are settled: they
-		// wait for an operator.
-		busy, final := 0, 0
-		qs, err := insp.Queues()
+		busy, final, err := taskTotals(insp)
 		if err != nil {
 			return fmt.Errorf("queue: demo: %w", err)
-		}
-		for _, q := range qs {
-			if info, err := insp.GetQueueInfo(q); err == nil {
-				busy += info.Active + info.Scheduled + info.Retry
-				final += info.Completed + info.Archived
-				if info.Paused {
-					final += info.Pending
-				} else {
-					busy += info.Pending
-				}
-			}
 		}
 		if progress != nil {
 			progress(min(final, n), n)
@@ -366,6 +345,29 @@ func (d *Demo) settle(ctx context.Context, n int, progress func(final, total int
 		case <-t.C:
 		}
 	}
+}
+
+// taskTotals counts the tasks of every queue that are still to run
+// (active, scheduled, retrying, pending in a running queue) and those in a
+// final state (completed, archived, or pending in a paused queue: they wait
+// for an operator).
+func taskTotals(insp *asynq.Inspector) (busy, final int, err error) {
+	qs, err := insp.Queues()
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, q := range qs {
+		if info, err := insp.GetQueueInfo(q); err == nil {
+			busy += info.Active + info.Scheduled + info.Retry
+			final += info.Completed + info.Archived
+			if info.Paused {
+				final += info.Pending
+			} else {
+				busy += info.Pending
+			}
+		}
+	}
+	return busy, final, nil
 }
 
 func (d *Demo) summary(n int, took time.Duration) DemoSummary {

@@ -130,6 +130,14 @@ func TestNormalizeDomain(t *testing.T) {
 		{"0000..", "", true},
 		{".azet.sk", "", true},
 		{"azet..sk", "", true},
+		{"-azet.sk", "", true},
+		{"azet-.sk", "", true},
+		{"mail.-azet.sk", "", true},
+		{"ab--cd.sk", "", true},
+		{"xn--abc.sk", "", true},
+		{"xn--bcher-kva.example", "xn--bcher-kva.example", false},
+		{"a-b--c.sk", "a-b--c.sk", false},
+		{"1.2.3.4", "1.2.3.4", false},
 		{"", "", false},
 	}
 	for _, tt := range tests {
@@ -160,6 +168,9 @@ func TestEventNormalize(t *testing.T) {
 		{"given domain wins", Event{Recipient: "x@a.com", Domain: "B.com"}, "b.com", false},
 		{"idna recipient", Event{Recipient: "jan@příklad.cz"}, "xn--pklad-zsa96e.cz", false},
 		{"no domain", Event{Recipient: "jana"}, "", true},
+		{"line break in recipient", Event{Recipient: "jana@centrum.sk\r\nBcc: x@y.com"}, "", true},
+		{"line break with domain given", Event{Recipient: "jana\n@centrum.sk", Domain: "centrum.sk"}, "centrum.sk", true},
+		{"nul in recipient", Event{Recipient: "jana\x00@centrum.sk"}, "", true},
 		{"nothing", Event{}, "", false},
 	}
 	for _, tt := range tests {

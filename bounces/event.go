@@ -106,17 +106,33 @@ func NormalizeDomain(d string) (string, error) {
 	return a, nil
 }
 
-// isASCIILower reports whether s is already a plausible lower-case ASCII
-// host name, so the common case skips the IDNA tables.
+// isASCIILower reports whether s is already a lower-case ASCII host name
+// that the IDNA lookup profile returns unchanged, so the common case skips
+// the IDNA tables: letters, digits, hyphens and dots, no label beginning or
+// ending with a hyphen, and no hyphens in a label's third and fourth place
+// (an "xn--" label must be checked as punycode). Anything else, valid or
+// not, goes through idna.Lookup.
 func isASCIILower(s string) bool {
-	for i := 0; i < len(s); i++ {
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == '.' {
+			if n := i - start; n > 0 && (s[start] == '-' || s[i-1] == '-' || n >= 4 && s[start+2] == '-' && s[start+3] == '-') {
+				return false
+			}
+			start = i + 1
+			continue
+		}
 		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
 			return false
 		}
 	}
 	return true
 }
+
+// isControl reports whether r is a C0 control character (tab, CR and LF
+// among them).
+func isControl(r rune) bool { return r < 0x20 }
 
 // DomainOf returns the normalised domain of an address ("jan@Azet.SK" →
 // "azet.sk"), or an error when the address has no domain.
@@ -129,8 +145,17 @@ func DomainOf(addr string) (string, error) {
 	return NormalizeDomain(addr[at+1:])
 }
 
-// Normalize fills Domain from Recipient when it is empty and normalises it.
+// ErrBadRecipient is returned (wrapped) by Event.Normalize for a recipient
+// holding a control character (a line break among them): no address has
+// one, and it must not reach a suppression list or a log line.
+var ErrBadRecipient = errors.New("bounces: bad recipient")
+
+// Normalize checks the recipient, fills Domain from Recipient when it is
+// empty and normalises it.
 func (e *Event) Normalize() error {
+	if i := strings.IndexFunc(e.Recipient, isControl); i >= 0 {
+		return fmt.Errorf("%w: control character %U at byte %d", ErrBadRecipient, e.Recipient[i], i)
+	}
 	if e.Domain == "" && e.Recipient != "" {
 		d, err := DomainOf(e.Recipient)
 		if err != nil {

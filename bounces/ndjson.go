@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/bits"
@@ -758,6 +759,9 @@ func (f *eventFields) event() (Event, string) {
 	}
 	given := ev.Domain != ""
 	if err := ev.Normalize(); err != nil {
+		if errors.Is(err, ErrBadRecipient) {
+			return Event{}, "recipient: " + strings.TrimPrefix(err.Error(), ErrBadRecipient.Error()+": ")
+		}
 		if given {
 			return Event{}, fmt.Sprintf("domain: %q is not a domain name", clip(ev.Domain))
 		}

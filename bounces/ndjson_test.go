@@ -164,6 +164,10 @@ func TestDecodeEventLine(t *testing.T) {
 		{name: "array source", line: `{"time":1526544191,"code":550,"source":["smtp"]}`, wantErr: "source: want a string"},
 		{name: "recipient without domain", line: `{"time":1526544191,"code":550,"recipient":"jan"}`, wantErr: "recipient: "},
 		{name: "bad domain", line: `{"time":1526544191,"code":550,"domain":"a b"}`, wantErr: "domain: "},
+		{name: "recipient with line break", line: `{"time":1526544191,"code":550,"recipient":"jan@azet.sk\r\nBcc: x@y.com"}`, wantErr: "recipient: control character U+000D at byte 11"},
+		{name: "recipient with tab", line: `{"time":1526544191,"code":550,"recipient":"jan\t@azet.sk","domain":"azet.sk"}`, wantErr: "recipient: control character U+0009"},
+		{name: "leading hyphen domain", line: `{"time":1526544191,"code":550,"recipient":"jan@-azet.sk"}`, wantErr: "recipient: "},
+		{name: "trailing hyphen label", line: `{"time":1526544191,"code":550,"domain":"azet-.sk"}`, wantErr: "domain: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -84,12 +84,13 @@ func TestWebhookHostile(t *testing.T) {
 			suppressed:   []string{"ok@azet.sk", "ok3@azet.sk"},
 		},
 		{
-			// The recipient is not an address anybody was sent to: whatever
-			// the event does, it suppresses neither real address in it.
-			name:         "CRLF in a recipient suppresses no real address",
+			// No address holds a line break: the event is refused with its
+			// line and reason, and suppresses neither real address in it.
+			name:         "CRLF in a recipient is refused",
 			body:         `{"time":1526544191,"code":550,"enhanced":"5.1.1","text":"550 5.1.1 User unknown","recipient":"jan@azet.sk\r\nBcc: eva@seznam.cz"}`,
-			wantStatus:   200,
-			wantAccepted: 1,
+			wantStatus:   400,
+			wantAccepted: 0,
+			wantSkipped:  []skip{{1, "recipient: control character U+000D"}},
 			notSupp:      []string{"jan@azet.sk", "eva@seznam.cz"},
 		},
 	}

@@ -43,6 +43,7 @@ type PostfixReader struct {
 	year      int
 	loc       *time.Location
 	lastMonth time.Month
+	latest    time.Month // see SetLatestMonth
 	queueID   string
 	status    string
 }
@@ -59,6 +60,13 @@ func NewPostfixReader(r io.Reader, name string, year int, loc *time.Location) *P
 	}
 	return &PostfixReader{lines: newLineReader(r, name), year: year, loc: loc}
 }
+
+// SetLatestMonth says that the log's first traditional timestamp is at
+// most in month m of the reader's year: a first line of a later month is
+// read in the year before. A report for January 2019 gives year 2019 and
+// m January, so that a log that began on 31 December is read from 2018.
+// m 0 (the default) reads the first line in the reader's year.
+func (r *PostfixReader) SetLatestMonth(m time.Month) { r.latest = m }
 
 // QueueID returns the Postfix queue id of the record Next returned last
 // ("3F2A11C0412"), or "".
@@ -252,6 +260,9 @@ func (r *PostfixReader) syslogTime(line string) (time.Time, string) {
 	year, advance := r.year, true
 	switch {
 	case r.lastMonth == 0:
+		if r.latest != 0 && month > r.latest {
+			year--
+		}
 	case month+6 < r.lastMonth: // Jan after Dec: a new year
 		year++
 	case r.lastMonth+6 < month: // a late Dec line after Jan lines

@@ -1,6 +1,7 @@
 package bounces
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -166,6 +167,35 @@ func TestPostfixYearRollover(t *testing.T) {
 	for i, ev := range events {
 		if got := ev.Time.Format("2006-01-02"); got != want[i] {
 			t.Errorf("line %q: date = %s, want %s", lines[i], got, want[i])
+		}
+	}
+}
+
+// TestPostfixLatestMonth checks the year of a log's first line with
+// SetLatestMonth: the reader's year when the line's month is at most the
+// latest month, the year before when it is later.
+func TestPostfixLatestMonth(t *testing.T) {
+	const line = "%s mail postfix/smtp[1]: 3F2A11C0412: to=<jan@azet.sk>, relay=mx.azet.sk[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok)\n"
+	tests := []struct {
+		stamp  string
+		latest time.Month
+		want   string
+	}{
+		{"Dec 31 23:59:59", time.January, "2018-12-31T23:59:59Z"},
+		{"Jan  1 00:00:01", time.January, "2019-01-01T00:00:01Z"},
+		{"Dec 31 23:59:59", time.December, "2019-12-31T23:59:59Z"},
+		{"Jun  1 00:00:00", time.May, "2018-06-01T00:00:00Z"},
+		{"Dec 31 23:59:59", 0, "2019-12-31T23:59:59Z"},
+	}
+	for _, tt := range tests {
+		r := NewPostfixReader(strings.NewReader(fmt.Sprintf(line, tt.stamp)), "maillog", 2019, time.UTC)
+		r.SetLatestMonth(tt.latest)
+		e, err := r.Next()
+		if err != nil {
+			t.Fatalf("%s latest %v: %v", tt.stamp, tt.latest, err)
+		}
+		if got := e.Time.Format(time.RFC3339); got != tt.want {
+			t.Errorf("%s latest %v: time %s, want %s", tt.stamp, tt.latest, got, tt.want)
 		}
 	}
 }

@@ -75,11 +75,13 @@ func DetectFormat(head []byte) (Format, bool) {
 }
 
 // ReadSource counts the source r (named name in skipped records) into c,
-// detecting its format unless f says it. Postfix logs carry no year: year
-// is used for their lines (a January line after December ones moves to the
-// next year). Bad records are recorded in c (c.Skip) and reading goes on;
+// detecting its format unless f says it. Postfix logs carry no year: the
+// log is taken to end in month or before it (its first traditional
+// timestamp is in month's year, or in the year before when its month comes
+// later than month's: a log that began in December, read for January), and
+// a January line after December ones moves to the next year. Bad records are recorded in c (c.Skip) and reading goes on;
 // the error is for a source that cannot be read or recognised at all.
-func ReadSource(ctx context.Context, name string, r io.Reader, f Format, c *report.Counts, year int) error {
+func ReadSource(ctx context.Context, name string, r io.Reader, f Format, c *report.Counts, month report.Month) error {
 	br := bufio.NewReaderSize(r, sniffSize)
 	if f == FormatAuto {
 		head, err := br.Peek(sniffSize)
@@ -105,7 +107,9 @@ func ReadSource(ctx context.Context, name string, r io.Reader, f Format, c *repo
 	case FormatNDJSON:
 		err = c.AddEvents(bounces.NewNDJSONReader(in, name).NextBorrowed, name)
 	case FormatPostfix:
-		err = c.AddEvents(bounces.NewPostfixReader(in, name, year, c.Location()).Next, name)
+		pr := bounces.NewPostfixReader(in, name, month.Year, c.Location())
+		pr.SetLatestMonth(month.Month)
+		err = c.AddEvents(pr.Next, name)
 	default:
 		return fmt.Errorf("feedback: %s: unknown format %q", name, f)
 	}

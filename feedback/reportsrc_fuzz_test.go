@@ -34,9 +34,9 @@ func FuzzReadSourceAt(f *testing.F) {
 		}
 		fmt, _ := DetectFormat(data)
 		seq := report.NewCounts(time.UTC)
-		seqErr := ReadSource(ctx, "fuzz", bytes.NewReader(data), FormatAuto, seq, 2018)
+		seqErr := ReadSource(ctx, "fuzz", bytes.NewReader(data), FormatAuto, seq, dec2018)
 		par := report.NewCounts(time.UTC)
-		parErr := ReadSourceAt(ctx, "fuzz", bytes.NewReader(data), int64(len(data)), FormatAuto, par, 2018, ReadOptions{Workers: 3})
+		parErr := ReadSourceAt(ctx, "fuzz", bytes.NewReader(data), int64(len(data)), FormatAuto, par, dec2018, ReadOptions{Workers: 3})
 		if (seqErr == nil) != (parErr == nil) || seqErr != nil && seqErr.Error() != parErr.Error() {
 			t.Fatalf("ReadSource() = %v, ReadSourceAt() = %v", seqErr, parErr)
 		}

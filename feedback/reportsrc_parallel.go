@@ -51,8 +51,8 @@ type ReadOptions struct {
 // records and their locations (file:line, the line numbers of the whole
 // input) are those ReadSource would give. Other formats and small inputs
 // are read sequentially with ReadSource (a Postfix log carries no year,
-// which its reader infers from the order of its lines).
-func ReadSourceAt(ctx context.Context, name string, r io.ReaderAt, size int64, f Format, c *report.Counts, year int, opts ReadOptions) error {
+// which its reader infers from month and the order of its lines).
+func ReadSourceAt(ctx context.Context, name string, r io.ReaderAt, size int64, f Format, c *report.Counts, month report.Month, opts ReadOptions) error {
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -68,7 +68,7 @@ func ReadSourceAt(ctx context.Context, name string, r io.ReaderAt, size int64, f
 		} // else ReadSource says why it cannot tell
 	}
 	if f != FormatNDJSON || workers < 2 || size < minParallelSize {
-		return ReadSource(ctx, name, progressReader{io.NewSectionReader(r, 0, size), opts.ProgressFunc}, f, c, year)
+		return ReadSource(ctx, name, progressReader{io.NewSectionReader(r, 0, size), opts.ProgressFunc}, f, c, month)
 	}
 	// More ranges than workers, taken in turn: a worker slowed down (by
 	// another process on its core) leaves more ranges to the others.

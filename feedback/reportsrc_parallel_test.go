@@ -73,7 +73,7 @@ func TestReadSourceAtParallel(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			data := parallelInput(tt.n, tt.badEvery)
 			seq := report.NewCounts(time.UTC)
-			if err := ReadSource(ctx, "events.ndjson", bytes.NewReader(data), FormatAuto, seq, 2018); err != nil {
+			if err := ReadSource(ctx, "events.ndjson", bytes.NewReader(data), FormatAuto, seq, dec2018); err != nil {
 				t.Fatal(err)
 			}
 			if seq.SkippedTotal() == 0 {
@@ -93,7 +93,7 @@ func TestReadSourceAtParallel(t *testing.T) {
 				if workers > 1 {
 					opts.ProgressFunc = nil // called concurrently
 				}
-				err := ReadSourceAt(ctx, "events.ndjson", bytes.NewReader(data), int64(len(data)), FormatAuto, par, 2018, opts)
+				err := ReadSourceAt(ctx, "events.ndjson", bytes.NewReader(data), int64(len(data)), FormatAuto, par, dec2018, opts)
 				partSize = oldPart
 				if err != nil {
 					t.Fatal(err)
@@ -151,7 +151,7 @@ func TestReadSourceAtCanceled(t *testing.T) {
 	data := parallelInput(2000, 50)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := ReadSourceAt(ctx, "events.ndjson", bytes.NewReader(data), int64(len(data)), FormatNDJSON, report.NewCounts(time.UTC), 2018, ReadOptions{Workers: 4})
+	err := ReadSourceAt(ctx, "events.ndjson", bytes.NewReader(data), int64(len(data)), FormatNDJSON, report.NewCounts(time.UTC), dec2018, ReadOptions{Workers: 4})
 	if err == nil || !strings.Contains(err.Error(), "context canceled") {
 		t.Fatalf("ReadSourceAt(canceled) = %v, want context canceled", err)
 	}

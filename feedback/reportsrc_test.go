@@ -86,7 +86,7 @@ func TestReadSourceFiles(t *testing.T) {
 			}
 			defer f.Close()
 			c := report.NewCounts(time.UTC)
-			err = ReadSource(context.Background(), tt.file, f, tt.format, c, 2018)
+			err = ReadSource(context.Background(), tt.file, f, tt.format, c, dec2018)
 			if (err != nil) != (tt.wantErr != "") || err != nil && !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("ReadSource(%s) = %v, want error %q", tt.file, err, tt.wantErr)
 			}
@@ -109,6 +109,61 @@ func TestReadSourceFiles(t *testing.T) {
 			}
 			if r.Totals.Attempts == 0 {
 				t.Errorf("ReadSource(%s) gave a report with no attempts", tt.file)
+			}
+		})
+	}
+}
+
+// dec2018 reads a Postfix log's first line in 2018 whatever its month.
+var dec2018 = report.Month{Year: 2018, Month: time.December}
+
+// TestReadSourcePostfixNewYear reads a log that begins on 31 December and
+// goes on into January for reports of several months: the log's first
+// line is taken in the report month's year, or the year before when its
+// month comes later, so that January is reported from a log rotated in
+// December.
+func TestReadSourcePostfixNewYear(t *testing.T) {
+	const log = "Dec 31 23:59:59 mail postfix/smtp[1]: 3F2A11C0411: to=<a@azet.sk>, relay=mx.azet.sk[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn=5.1.1, status=bounced (host mx.azet.sk[192.0.2.1] said: 550 5.1.1 User unknown (in reply to RCPT TO command))\n" +
+		"Jan  1 00:00:01 mail postfix/smtp[2]: 3F2A11C0412: to=<b@azet.sk>, relay=mx.azet.sk[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok)\n" +
+		"Jan  1 00:00:02 mail postfix/smtp[3]: 3F2A11C0413: to=<c@azet.sk>, relay=mx.azet.sk[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok)\n"
+	tests := []struct {
+		month        string
+		attempts     int64 // in the month
+		prevAttempts int64 // in the month before; 0: none
+	}{
+		{"2019-01", 2, 1},
+		{"2018-12", 1, 0},
+		{"2019-02", 0, 2}, // a log cannot hold lines after the month it is read for: it began on 31 Dec 2018
+	}
+	for _, tt := range tests {
+		t.Run(tt.month, func(t *testing.T) {
+			m, err := report.ParseMonth(tt.month)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := report.NewCounts(time.UTC)
+			if err := ReadSource(context.Background(), "maillog", strings.NewReader(log), FormatAuto, c, m); err != nil {
+				t.Fatalf("ReadSource = %v", err)
+			}
+			r, err := report.Analyze(c, report.Options{Month: m, Now: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)})
+			if tt.attempts == 0 {
+				if err == nil {
+					t.Fatalf("Analyze(%s) = %d attempts, want no data", tt.month, r.Totals.Attempts)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Analyze(%s): %v", tt.month, err)
+			}
+			if r.Totals.Attempts != tt.attempts {
+				t.Errorf("%s attempts = %d, want %d", tt.month, r.Totals.Attempts, tt.attempts)
+			}
+			var prev int64
+			if r.Totals.Previous != nil {
+				prev = r.Totals.Previous.Attempts
+			}
+			if prev != tt.prevAttempts {
+				t.Errorf("%s previous month's attempts = %d, want %d", tt.month, prev, tt.prevAttempts)
 			}
 		})
 	}

@@ -31,7 +31,9 @@ With no SOURCE the daily counters the server keeps in Redis are read
 (--redis ADDR, else the [redis] section of the config).
 
 Days are days of --tz; a month is selected by bucket (or event) time in that
-zone. Bad records are listed in the report and counted (exit status 1).
+zone. Postfix timestamps carry no year: a log is taken to end in --month at
+the latest (a log that began on 31 December is read from the year before
+for a January report), in the zone of --tz. Bad records are listed in the report and counted (exit status 1).
 
 Flags:
 `
@@ -102,7 +104,7 @@ func reportCommand(fs *flag.FlagSet) func(context.Context, *env, []string) int {
 		}
 		failed := false
 		for _, src := range args {
-			if err := readReportSource(ctx, e, src, inFmt, counts, month.Year); err != nil {
+			if err := readReportSource(ctx, e, src, inFmt, counts, month); err != nil {
 				e.log.Error().Err(err).Str("source", src).Msg("cannot read source")
 				failed = true
 				if *strict || ctx.Err() != nil {
@@ -144,7 +146,7 @@ func reportCommand(fs *flag.FlagSet) func(context.Context, *env, []string) int {
 // readReportSource opens src ("-" for stdin) and counts it, with a
 // progress bar on a terminal. A regular file is read with
 // feedback.ReadSourceAt, in parallel when it is large NDJSON.
-func readReportSource(ctx context.Context, e *env, src string, f feedback.Format, c *report.Counts, year int) error {
+func readReportSource(ctx context.Context, e *env, src string, f feedback.Format, c *report.Counts, month report.Month) error {
 	var r io.Reader = e.stdin
 	var size int64
 	if src != "-" {
@@ -164,7 +166,7 @@ func readReportSource(ctx context.Context, e *env, src string, f feedback.Format
 				if p != nil {
 					opts.ProgressFunc = func(n int64) { p.read.Add(n) }
 				}
-				return feedback.ReadSourceAt(ctx, src, file, st.Size(), f, c, year, opts)
+				return feedback.ReadSourceAt(ctx, src, file, st.Size(), f, c, month, opts)
 			}
 			size = st.Size()
 		}
@@ -172,7 +174,7 @@ func readReportSource(ctx context.Context, e *env, src string, f feedback.Format
 	}
 	p := newProgress(e.stderr, filepath.Base(src), size)
 	defer p.finish()
-	return feedback.ReadSource(ctx, src, p.reader(r), f, c, year)
+	return feedback.ReadSource(ctx, src, p.reader(r), f, c, month)
 }
 
 // writeOut writes through fn to the file at path, or to stdout when path
@@ -192,6 +194,15 @@ func writeOut(path string, stdout io.Writer, fn func(io.Writer) error) error {
 		return err
 	}
 	if err := tmp.Close(); err != nil {
+		return err
+	}
+	// CreateTemp makes the file 0600: give it the mode of the file it
+	// replaces, or the usual 0644 of a new report.
+	mode := os.FileMode(0o644)
+	if st, err := os.Stat(path); err == nil {
+		mode = st.Mode().Perm()
+	}
+	if err := os.Chmod(tmp.Name(), mode); err != nil {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)

@@ -68,7 +68,25 @@ func TestReportCommandFormatsAndOut(t *testing.T) {
 			if err != nil || !strings.Contains(string(b), f.want) {
 				t.Errorf("report --format %s wrote %d bytes (%v), want %q in it", f.format, len(b), err, f.want)
 			}
+			if st, err := os.Stat(path); err != nil {
+				t.Error(err)
+			} else if st.Mode().Perm() != 0o644 {
+				t.Errorf("report --out file mode = %v, want -rw-r--r--", st.Mode())
+			}
 		})
+	}
+	// A report written over an existing file keeps that file's mode.
+	kept := filepath.Join(dir, "kept.md")
+	if err := os.WriteFile(kept, nil, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code := runCmd(t, "", "report", "--month", "2018-05", "--out", kept, sharedCSV); code != exitOK {
+		t.Fatalf("report --out %s = %d: %s", kept, code, errs)
+	}
+	if st, err := os.Stat(kept); err != nil {
+		t.Error(err)
+	} else if st.Mode().Perm() != 0o640 || st.Size() == 0 {
+		t.Errorf("report over an existing file: mode %v size %d, want -rw-r----- and the report", st.Mode(), st.Size())
 	}
 	left, _ := filepath.Glob(filepath.Join(dir, ".*"))
 	if len(left) != 0 {

@@ -88,6 +88,11 @@ func violation(top, d string) string {
 		if own && ownTop == "cmd" {
 			return "queue does not import cmd"
 		}
+	case "cmd":
+	default: // a folder DESIGN.md does not name (internal/..., tools/...)
+		if asynq {
+			return "only queue (and cmd) import asynq"
+		}
 	}
 	return ""
 }
@@ -109,6 +114,8 @@ func TestViolation(t *testing.T) {
 		{"feedback queue", "feedback", module + "/queue", true},
 		{"queue asynq", "queue", "github.com/hibiken/asynq", false},
 		{"cmd asynq", "cmd", "github.com/hibiken/asynq", false},
+		{"new folder asynq", "internal", "github.com/hibiken/asynq", true},
+		{"new folder redis", "tools", "github.com/redis/go-redis/v9", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

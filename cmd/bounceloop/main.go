@@ -166,7 +166,7 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 // newLogger builds the root logger: console output when w is a terminal,
-// JSON lines otherwise.
+// JSON lines otherwise; addresses in lines above debug are redacted.
 func newLogger(level string, w io.Writer) (zerolog.Logger, error) {
 	lvl, err := zerolog.ParseLevel(strings.ToLower(level))
 	if err != nil || level == "" {
@@ -176,8 +176,8 @@ func newLogger(level string, w io.Writer) (zerolog.Logger, error) {
 		w = zerolog.ConsoleWriter{Out: f, TimeFormat: "15:04:05"}
 	}
 	// Workers, the web side and the config watcher log at once: one write
-	// at a time, whatever w is.
-	return zerolog.New(zerolog.SyncWriter(w)).Level(lvl).With().Timestamp().Logger(), nil
+	// at a time, whatever w is. No address above debug (redactWriter).
+	return zerolog.New(zerolog.SyncWriter(redactWriter{w: w})).Level(lvl).With().Timestamp().Logger(), nil
 }
 
 // newClassifier builds the classifier from the built-in rules and the

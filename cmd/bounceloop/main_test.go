@@ -237,3 +237,34 @@ func TestDSNCommand(t *testing.T) {
 		t.Errorf("dsn on one file = %d %q, want 0 and two lines", code, out)
 	}
 }
+
+// TestReadmeClassifyExamples runs the classify examples of README.md
+// ("$ go run ./cmd/bounceloop classify 'ANSWER'" and the line after it)
+// and compares their output with the README's, so that the README cannot
+// go stale.
+func TestReadmeClassifyExamples(t *testing.T) {
+	data, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(data), "\n")
+	const prefix = "$ go run ./cmd/bounceloop classify '"
+	n := 0
+	for i, ln := range lines {
+		if !strings.HasPrefix(ln, prefix) || !strings.HasSuffix(ln, "'") || i+1 >= len(lines) {
+			continue
+		}
+		n++
+		answer := strings.TrimSuffix(strings.TrimPrefix(ln, prefix), "'")
+		out, errs, code := runCmd(t, "", "classify", answer)
+		if code != exitOK {
+			t.Fatalf("classify %q = %d: %s", answer, code, errs)
+		}
+		if got, want := strings.TrimSpace(out), lines[i+1]; got != want {
+			t.Errorf("README.md:%d: classify %q prints\n%s\nREADME says\n%s", i+2, answer, got, want)
+		}
+	}
+	if n == 0 {
+		t.Fatal("README.md has no classify example")
+	}
+}

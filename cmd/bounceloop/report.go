@@ -121,7 +121,13 @@ func reportCommand(fs *flag.FlagSet) func(context.Context, *env, []string) int {
 
 		rep, err := report.Analyze(counts, report.Options{Month: month, Location: loc, Classifier: cl})
 		if errors.Is(err, report.ErrNoData) {
-			e.log.Error().Err(err).Str("sources", strings.Join(read, ", ")).Msgf("no data for %s in the sources read", month)
+			ev := e.log.Error().Err(err).Str("sources", strings.Join(read, ", "))
+			if n := counts.SkippedTotal(); n > 0 {
+				ev = ev.Int64("skipped", n)
+				ev.Msgf("no data for %s in the sources read; %d records could not be read (wrong --input-format?)", month, n)
+				return exitSkipped
+			}
+			ev.Msgf("no data for %s in the sources read", month)
 			return exitSkipped
 		}
 		if err != nil {

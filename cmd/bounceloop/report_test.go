@@ -108,6 +108,7 @@ func TestReportCommandErrors(t *testing.T) {
 		{"bad format", []string{"report", "--month", "2018-05", "--format", "pdf", sharedCSV}, "", exitUsage, "--format"},
 		{"bad input format", []string{"report", "--month", "2018-05", "--input-format", "xls", sharedCSV}, "", exitUsage, "--input-format"},
 		{"month without data", []string{"report", "--month", "2019-07", sharedCSV}, "", exitSkipped, "no data for 2019-07"},
+		{"every record unreadable", []string{"report", "--month", "2018-05", "--input-format", "ndjson", sharedCSV}, "", exitSkipped, "records could not be read"},
 		{"missing file", []string{"report", "--month", "2018-05", "/nonexistent.csv"}, "", exitSkipped, "/nonexistent.csv"},
 		{"bad lines on stdin", []string{"report", "--month", "2018-05", "-"},
 			`{"time":"2018-05-03T10:00:00Z","domain":"gmail.com","code":250}` + "\nnot json\n" + `{"time":"2018-05-03T10:00:01Z","domain":"gmail.com","code":452}` + "\n",

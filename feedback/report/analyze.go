@@ -328,6 +328,7 @@ func (m *month) domainStats() []DomainStat {
 			c := m.correlate(d, k)
 			var out Correlation
 			out.Days = c.occurDays
+			out.RateDays = c.rateDays
 			if c.rateOK {
 				v := round(c.rateR)
 				out.RateR = &v
@@ -374,20 +375,35 @@ func (m *month) series() *Series {
 	return s
 }
 
-// bucketOffset returns Report.BucketOffset and its note for mo.
+// bucketOffset returns Report.BucketOffset and its note for mo, from the
+// buckets that start on mo's local days only: another month's buckets (a
+// zone's other UTC offset in winter, another export) do not count.
 func (c *Counts) bucketOffset(mo Month) (string, string) {
-	if len(c.offsets) == 0 {
+	first := civilDay(mo.Year, mo.Month, 1)
+	last := civilDay(mo.Year, mo.Month+1, 1) - 1
+	firstDay := map[int64]int32{} // offset -> the first day of mo with it
+	for k := range c.offsets {
+		if k.day < first || k.day > last {
+			continue
+		}
+		if d, ok := firstDay[k.off]; !ok || k.day < d {
+			firstDay[k.off] = k.day
+		}
+	}
+	if len(firstDay) == 0 {
 		return "00:00", ""
 	}
-	if len(c.offsets) > 1 {
-		return "mixed", fmt.Sprintf("Buckets of the bucketed sources start at %d different times of day in %s; each bucket is counted on the day of its start.", len(c.offsets), c.loc)
+	if len(firstDay) > 1 {
+		return "mixed", fmt.Sprintf("Buckets of the bucketed sources start at %d different times of day in %s in %s; each bucket is counted on the day of its start.", len(firstDay), c.loc, mo)
 	}
 	var off int64
-	for k := range c.offsets {
-		off = k
+	var day int32
+	for k, d := range firstDay {
+		off, day = k, d
 	}
 	hhmm := fmt.Sprintf("%02d:%02d", off/3600, off%3600/60)
-	_, zoneOff := time.Date(mo.Year, mo.Month, 1, 12, 0, 0, 0, c.loc).Zone()
+	y, m, d := civilDate(day)
+	_, zoneOff := time.Date(y, m, d, 12, 0, 0, 0, c.loc).Zone()
 	implied := (int64(zoneOff) + 86400 - off) % 86400
 	if implied > 14*3600 {
 		implied -= 86400

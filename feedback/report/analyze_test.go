@@ -236,12 +236,12 @@ func TestJSONSchema(t *testing.T) {
 		v    any
 		want string
 	}{
-		{"top", m, "bucket_offset codes domains findings month skipped timezone totals"},
+		{"top", m, "bucket_offset codes domains findings month skipped skipped_total timezone totals"},
 		{"totals", m["totals"], "attempts delivered failed failure_rate previous"},
 		{"codes", first(m["codes"]), "class code count domains meaning share"},
 		{"codes.domains", first(first(m["codes"]).(map[string]any)["domains"]), "count domain rate share_of_code"},
 		{"domains", first(m["domains"]), "attempts correlation delivered domain failure_rate"},
-		{"correlation", first(m["domains"]).(map[string]any)["correlation"].(map[string]any)["452"], "count_r days rate_r"},
+		{"correlation", first(m["domains"]).(map[string]any)["correlation"].(map[string]any)["452"], "count_r days rate_days rate_r"},
 		{"findings", first(m["findings"]), "action code domain evidence kind value"},
 		{"spike", m["findings"].([]any)[4], "action code day evidence kind value"},
 	} {
@@ -254,6 +254,33 @@ func TestJSONSchema(t *testing.T) {
 	if bytes.Contains(b.Bytes(), []byte("NaN")) {
 		t.Error("JSON holds NaN")
 	}
+	// every correlation has every key; an undefined r is null, not absent
+	for _, d := range m["domains"].([]any) {
+		dom := d.(map[string]any)
+		for code, c := range dom["correlation"].(map[string]any) {
+			c := c.(map[string]any)
+			if got := strings.Join(keys(c), " "); got != "count_r days rate_days rate_r" {
+				t.Errorf("%s correlation of %s: keys %q, want count_r days rate_days rate_r", dom["domain"], code, got)
+			}
+			for _, k := range []string{"rate_r", "count_r"} {
+				switch v := c[k].(type) {
+				case nil: // undefined
+				case float64:
+					if v < -1 || v > 1 {
+						t.Errorf("%s correlation of %s: %s = %v", dom["domain"], code, k, v)
+					}
+				default:
+					t.Errorf("%s correlation of %s: %s = %v (%T), want a number or null", dom["domain"], code, k, v, v)
+				}
+			}
+			if rd, days := c["rate_days"].(float64), c["days"].(float64); rd < 0 || days < 1 {
+				t.Errorf("%s correlation of %s: days %v, rate_days %v", dom["domain"], code, days, rd)
+			}
+		}
+	}
+	if n, ok := m["skipped_total"].(float64); !ok || n != 0 {
+		t.Errorf("skipped_total = %v, want 0", m["skipped_total"])
+	}
 	// the JSON decodes back into the same report
 	var back Report
 	if err := json.Unmarshal(b.Bytes(), &back); err != nil {
@@ -265,5 +292,70 @@ func TestJSONSchema(t *testing.T) {
 	}
 	if !reflect.DeepEqual(b.Bytes(), b2.Bytes()) {
 		t.Error("JSON does not round-trip")
+	}
+}
+
+// TestJSONCorrelationNull: an undefined r is null in the JSON, not absent;
+// rate_days counts the days with ≥ 100 attempts behind rate_r, days the
+// days the code occurred.
+func TestJSONCorrelationNull(t *testing.T) {
+	r := synth(t, 31, func(d int) []cell {
+		c := []cell{
+			// a.example: ≥ 100 attempts on 10 days, 550 on the first 5 days
+			{"a.example", 250, int64(50 + 100*(d%3))},
+			// b.example: never 100 attempts (rate_r undefined), 550 a constant
+			// 2 a day on constant attempts (count_r undefined)
+			{"b.example", 250, 40}, {"b.example", 550, 2},
+		}
+		if d < 5 {
+			c = append(c, cell{"a.example", 550, int64(1 + d)})
+		}
+		return c
+	})
+	var b bytes.Buffer
+	if err := WriteJSON(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Domains []struct {
+			Domain      string
+			Correlation map[string]map[string]any
+		}
+	}
+	if err := json.Unmarshal(b.Bytes(), &m); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]map[string]any{}
+	for _, d := range m.Domains {
+		got[d.Domain] = d.Correlation["550"]
+	}
+	for _, tt := range []struct {
+		domain string
+		want   map[string]any
+	}{
+		// a.example: 250+550 = 50+100*(d%3) (+ 550s): days with ≥ 100 are
+		// d%3 ∈ {1, 2}: 20 of 31; 550 on 5 days
+		{"a.example", map[string]any{"days": 5.0, "rate_days": 20.0}},
+		{"b.example", map[string]any{"rate_r": nil, "count_r": nil, "days": 31.0, "rate_days": 0.0}},
+	} {
+		c, ok := got[tt.domain]
+		if !ok {
+			t.Errorf("%s: no correlation for 550", tt.domain)
+			continue
+		}
+		for k, want := range tt.want {
+			v, present := c[k]
+			if !present || v != want {
+				t.Errorf("%s correlation %s = %v (present %v), want %v", tt.domain, k, v, present, want)
+			}
+		}
+		for _, k := range []string{"rate_r", "count_r", "days", "rate_days"} {
+			if _, present := c[k]; !present {
+				t.Errorf("%s correlation lacks %q: %v", tt.domain, k, c)
+			}
+		}
+	}
+	if !strings.Contains(b.String(), `"rate_r": null`) || !strings.Contains(b.String(), `"count_r": null`) {
+		t.Error("the JSON has no null r")
 	}
 }

@@ -135,3 +135,22 @@ func mustZone(tb testing.TB, name string) *time.Location {
 	}
 	return loc
 }
+
+// BenchmarkWriteHTML writes the shared month's HTML page (the report is
+// analysed once, outside the loop).
+func BenchmarkWriteHTML(b *testing.B) {
+	r := may2018(b)
+	var buf bytes.Buffer
+	if err := WriteHTML(&buf, r); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(buf.Len()))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		buf.Reset()
+		if err := WriteHTML(&buf, r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

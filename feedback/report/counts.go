@@ -43,10 +43,20 @@ type Counts struct {
 
 	// bucketed sources
 	buckets int64
-	offsets map[int64]int64 // offset from local midnight in seconds (misaligned buckets) -> buckets
+	// offsets counts the buckets that straddle a local midnight, per local
+	// day of their start and offset from that day's midnight, so that a
+	// month's report speaks only of its own buckets.
+	offsets map[dayOffset]int64
 
 	skipped      []Skipped
 	skippedTotal int64
+}
+
+// dayOffset is a local day (civil day number) and an offset from its
+// midnight in seconds: the key of Counts.offsets.
+type dayOffset struct {
+	day int32
+	off int64
 }
 
 // dayRow is one local day: cells[domain][code].
@@ -66,7 +76,7 @@ func NewCounts(loc *time.Location) *Counts {
 		domainIdx: make(map[string]uint32),
 		codeOther: make(map[int]uint16),
 		days:      make(map[int32]*dayRow),
-		offsets:   make(map[int64]int64),
+		offsets:   make(map[dayOffset]int64),
 		lastStart: 1,
 		lastEnd:   0,
 	}
@@ -112,8 +122,8 @@ func (c *Counts) add(row *dayRow, domain string, code int, n int64) {
 // width (24h for the daily export, 1h for hourly counters). The bucket is
 // counted on the local day of its start. A bucket that spans a local
 // midnight (start not at a local midnight and start+width past the next one)
-// is recorded so that the report can say which local days the buckets
-// really are (Report.BucketOffset).
+// is recorded with its local day so that the report of a month can say
+// which local days that month's buckets really are (Report.BucketOffset).
 func (c *Counts) AddBucket(start time.Time, width time.Duration, domain string, code int, n int64) {
 	c.Add(start, domain, code, n)
 	c.buckets++
@@ -122,7 +132,7 @@ func (c *Counts) AddBucket(start time.Time, width time.Duration, domain string, 
 	if sec == c.lastStart || sec+int64(width/time.Second) <= c.lastEnd {
 		return
 	}
-	c.offsets[sec-c.lastStart]++
+	c.offsets[dayOffset{c.lastRow.day, sec - c.lastStart}]++
 }
 
 // Skip records a record that a source could not read. A *bounces.RecordError
@@ -163,8 +173,8 @@ func (c *Counts) Merge(o *Counts) error {
 		}
 	}
 	c.buckets += o.buckets
-	for off, n := range o.offsets {
-		c.offsets[off] += n
+	for k, n := range o.offsets {
+		c.offsets[k] += n
 	}
 	for _, s := range o.skipped {
 		if len(c.skipped) < MaxSkippedListed {

@@ -1,7 +1,10 @@
 package report
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
@@ -184,5 +187,148 @@ func TestPearson(t *testing.T) {
 				t.Errorf("pearson(%v, %v) = %v, %v, want %v, %v", tt.x, tt.y, got, ok, tt.want, tt.wantOK)
 			}
 		})
+	}
+}
+
+// TestBucketOffsetPerMonth: the bucket-offset note speaks of the reported
+// month's buckets only. An export with buckets at 22:00 UTC in January
+// (23:00 in Bratislava, CET) and May (local midnight, CEST) has no note in
+// May in Europe/Bratislava, and the UTC+1 note in January; in UTC both
+// months have the 22:00 note. Also after Merge (the parallel reader).
+func TestBucketOffsetPerMonth(t *testing.T) {
+	bratislava := mustZone(t, "Europe/Bratislava")
+	var csv strings.Builder
+	csv.WriteString("timestamp,count(campaign) 200 (a.example),count(campaign) 550 (a.example)\n")
+	for _, m := range []time.Month{time.January, time.May} {
+		for d := 1; d <= 5; d++ {
+			fmt.Fprintf(&csv, "%d,100,3\n", time.Date(2018, m, d, 22, 0, 0, 0, time.UTC).Unix())
+		}
+	}
+	export := func(t *testing.T, loc *time.Location) *Counts {
+		x, err := bounces.NewExportReader(strings.NewReader(csv.String()), "wide.csv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := NewCounts(loc)
+		if err := c.AddExport(x, "wide.csv"); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	// merged: January and May read into separate Counts, then merged
+	merged := func(t *testing.T, loc *time.Location) *Counts {
+		jan, may := NewCounts(loc), NewCounts(loc)
+		for d := 1; d <= 5; d++ {
+			jan.AddBucket(time.Date(2018, time.January, d, 22, 0, 0, 0, time.UTC), ExportBucket, "a.example", 200, 100)
+			may.AddBucket(time.Date(2018, time.May, d, 22, 0, 0, 0, time.UTC), ExportBucket, "a.example", 200, 100)
+		}
+		c := NewCounts(loc)
+		for _, o := range []*Counts{jan, may} {
+			if err := c.Merge(o); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return c
+	}
+	for _, build := range []struct {
+		name string
+		f    func(*testing.T, *time.Location) *Counts
+	}{{"export", export}, {"merged", merged}} {
+		for _, tt := range []struct {
+			name     string
+			loc      *time.Location
+			month    Month
+			want     string
+			wantNote string // "" for no note
+		}{
+			{"May in Bratislava", bratislava, Month{2018, time.May}, "00:00", ""},
+			{"January in Bratislava", bratislava, Month{2018, time.January}, "23:00", "local days of UTC+2"},
+			{"May in UTC", time.UTC, Month{2018, time.May}, "22:00", "local days of UTC+2"},
+			{"January in UTC", time.UTC, Month{2018, time.January}, "22:00", "local days of UTC+2"},
+		} {
+			t.Run(build.name+"/"+tt.name, func(t *testing.T) {
+				r, err := Analyze(build.f(t, tt.loc), Options{Month: tt.month, Now: fixedNow})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.BucketOffset != tt.want || (tt.wantNote == "") != (r.BucketNote == "") || !strings.Contains(r.BucketNote, tt.wantNote) {
+					t.Errorf("bucket_offset %q, note %q; want %q, note with %q", r.BucketOffset, r.BucketNote, tt.want, tt.wantNote)
+				}
+				if tt.wantNote != "" && !strings.Contains(r.BucketNote, tt.want) {
+					t.Errorf("note %q does not name %s", r.BucketNote, tt.want)
+				}
+				var b bytes.Buffer
+				if err := WriteJSON(&b, r); err != nil {
+					t.Fatal(err)
+				}
+				if want := fmt.Sprintf(`"bucket_offset": %q`, tt.want); !strings.Contains(b.String(), want) {
+					t.Errorf("JSON lacks %s", want)
+				}
+				b.Reset()
+				if err := WriteMarkdown(&b, r); err != nil {
+					t.Fatal(err)
+				}
+				if got := strings.Contains(b.String(), "Bucket starts are"); got != (tt.wantNote != "") {
+					t.Errorf("Markdown has the bucket note: %v, want %v", got, tt.wantNote != "")
+				}
+			})
+		}
+	}
+}
+
+// TestSkippedTotalJSON: with more bad lines than are listed, the JSON lists
+// MaxSkippedListed of them and says how many there were (skipped_total),
+// and the Markdown says so too.
+func TestSkippedTotalJSON(t *testing.T) {
+	const bad = MaxSkippedListed + 234
+	var in bytes.Buffer
+	for i := 0; i < 3*bad; i++ {
+		if i%3 == 0 {
+			in.WriteString("{not json\n")
+			continue
+		}
+		e := bounces.Event{
+			Time: time.Date(2018, time.May, 1+i%28, 10, 0, 0, 0, time.UTC), Recipient: "x@a.example",
+			Code: 250, Source: bounces.SourceSMTP,
+		}
+		if err := bounces.WriteNDJSON(&in, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := NewCounts(time.UTC)
+	if err := c.AddEvents(bounces.NewNDJSONReader(&in, "events.ndjson").Next, "events.ndjson"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Analyze(c, Options{Month: Month{2018, time.May}, Now: fixedNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := WriteJSON(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Skipped      []Skipped `json:"skipped"`
+		SkippedTotal *int64    `json:"skipped_total"`
+		Totals       Totals    `json:"totals"`
+	}
+	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.SkippedTotal == nil || *got.SkippedTotal != bad || len(got.Skipped) != MaxSkippedListed {
+		t.Errorf("skipped_total %v, %d listed; want %d, %d listed", got.SkippedTotal, len(got.Skipped), bad, MaxSkippedListed)
+	}
+	if got.Totals.Attempts != 2*bad {
+		t.Errorf("attempts = %d, want the %d good lines", got.Totals.Attempts, 2*bad)
+	}
+	if len(got.Skipped) > 0 && got.Skipped[0].Location != "events.ndjson:1" {
+		t.Errorf("first skipped at %q, want events.ndjson:1", got.Skipped[0].Location)
+	}
+	b.Reset()
+	if err := WriteMarkdown(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("%s records skipped; the first %d:", num(bad), MaxSkippedListed); !strings.Contains(b.String(), want) {
+		t.Errorf("Markdown lacks %q", want)
 	}
 }

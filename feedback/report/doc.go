@@ -13,8 +13,11 @@
 // When buckets straddle local midnights — the shared data set's buckets
 // start at 22:00 UTC because its export counted days of UTC+2 — the report
 // says so (Report.BucketOffset "22:00" and a note): its day labels are those
-// of the bucket start. A month still running at Options.Now is reported up
-// to Now's day.
+// of the bucket start. Only the buckets that start on the reported month's
+// days count for that: a zone whose UTC offset changes over the year (CET
+// in January, CEST in May) may see the same buckets straddle midnight in one
+// month and not in another. A month still running at Options.Now is
+// reported up to Now's day.
 //
 // # Attempts
 //
@@ -31,7 +34,9 @@
 //
 //   - concentrated: one domain holds ≥ 50% of the code's month count, and
 //     the code has ≥ 50 events or ≥ 0.5% of all failures. Evidence: count,
-//     code_total, share, failures, share_of_failures, domain_attempts, rate.
+//     code_total, share, failures, share_of_failures, domain_attempts, rate,
+//     max_daily (the domain's largest daily count of the code) and
+//     max_daily_day (the day of the month, 1–31, on which it first had it).
 //   - volume_correlated: Pearson's r between a domain's daily attempts and
 //     the code's daily rate there is ≥ 0.7, over ≥ 7 days with ≥ 100
 //     attempts, the code having ≥ 20 events there. Evidence: r, days,
@@ -60,10 +65,10 @@
 //     (baseline > 0), confirm_days, delivered_on_day, delivered_since,
 //     count_since, rate_since.
 //
-// Pearson's r is left out (never NaN) when fewer than 3 points or either
-// series is constant; no correlation finding is made then. Rates, shares
-// and r are rounded to 4 significant digits so that output is stable across
-// architectures.
+// Pearson's r is undefined, null in the JSON (never NaN), when there are
+// fewer than 3 points or either series is constant; no correlation finding
+// is made then. Rates, shares and r are rounded to 4 significant digits so
+// that output is stable across architectures.
 //
 // # JSON
 //
@@ -73,21 +78,25 @@
 //	 "codes":[{"code","class","meaning","count","share",
 //	           "domains":[{"domain","count","share_of_code","rate"}]}],
 //	 "domains":[{"domain","attempts","delivered","failure_rate",
-//	             "correlation":{"<code>":{"rate_r","count_r","days"}}}],
+//	             "correlation":{"<code>":{"rate_r","count_r","days","rate_days"}}}],
 //	 "findings":[{"kind","code","domain","day","value","evidence","action"}],
-//	 "skipped":[{"source","location","reason"}]}
+//	 "skipped":[{"source","location","reason"}],
+//	 "skipped_total"}
 //
 // "previous" is present when the data has the previous month. "share" is
 // the code's share of all attempts; "rate" a code's count over the domain's
-// attempts; "days" in a correlation the days the code occurred there;
-// rate_r and count_r are absent when undefined. A finding's "value" is its
+// attempts. A correlation always has its four keys: rate_r (over the
+// rate_days days with ≥ 100 attempts at the domain) and count_r (over all
+// the report's days of the month) are null when undefined; "days" is the
+// number of days on which the code occurred there. A finding's "value" is its
 // headline number (concentrated: share; correlations: r; spike: the day's
 // count; onset: the day's rate) and "evidence" an object of named numbers
 // (above). "domain" and "day" are absent where a kind has none. Codes are
 // sorted by count descending, then code; domains by attempts (or count)
 // descending, then name; findings by their code's rank, then kind
 // (concentrated, onset, volume_correlated, not_volume_correlated, spike),
-// domain and day. At most MaxSkippedListed skipped records are listed.
+// domain and day. At most MaxSkippedListed skipped records are listed;
+// "skipped_total" counts them all.
 //
 // Counts is not safe for concurrent use; Analyze and the writers are pure
 // and may run concurrently on distinct values.

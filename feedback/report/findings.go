@@ -87,15 +87,25 @@ func (m *month) concentrated(d, k int, total, failures int64) (Finding, bool) {
 	}
 	att := sum(m.att[d])
 	dom := m.c.domains[d]
+	// the domain's largest daily count of the code, on its first such day
+	top, topDay := int64(0), 0
+	for i, v := range m.cnt[d][k] {
+		if v > top {
+			top, topDay = v, i
+		}
+	}
+	_, _, dayOfMonth := civilDate(m.days[topDay])
 	return Finding{
 		Kind: KindConcentrated, Domain: dom, Value: round(share),
 		Evidence: Evidence{
 			"count": float64(n), "code_total": float64(total), "share": round(share),
 			"failures": float64(failures), "share_of_failures": round(ratio(total, failures)),
 			"domain_attempts": float64(att), "rate": round(ratio(n, att)),
+			"max_daily": float64(top), "max_daily_day": float64(dayOfMonth),
 		},
-		Summary: fmt.Sprintf("%s holds %s (%s) of the month's %s answers %d, which are %s of all %s failures; %s of its %s attempts got it.",
-			dom, num(n), pct(share), num(total), m.codes[k], pct(ratio(total, failures)), num(failures), pct(ratio(n, att)), num(att)),
+		Summary: fmt.Sprintf("%s holds %s (%s) of the month's %s answers %d, which are %s of all %s failures; %s of its %s attempts got it. At most %s a day there (%s).",
+			dom, num(n), pct(share), num(total), m.codes[k], pct(ratio(total, failures)), num(failures), pct(ratio(n, att)), num(att),
+			num(top), dayLabel(m.days[topDay])),
 	}, true
 }
 

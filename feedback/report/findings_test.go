@@ -3,6 +3,8 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -128,12 +130,40 @@ func TestMay2018Findings(t *testing.T) {
 	})
 
 	t.Run("552 at gmail.com at most 31 a day", func(t *testing.T) {
-		var top int64
-		for _, n := range full.Series.Domain["gmail.com"].Code[552] {
-			top = max(top, n)
+		// stated by the output: the concentrated finding's evidence and sentence
+		f := want(KindConcentrated, 552, "gmail.com", "")
+		if f == nil {
+			return
 		}
-		if top == 0 || top > 31 {
-			t.Errorf("552 at gmail.com: highest day %d, want 1..31", top)
+		maxDaily, ok := f.Evidence["max_daily"]
+		if !ok || maxDaily != 31 {
+			t.Errorf("552 concentrated at gmail.com: evidence max_daily = %v (present %v), want 31", maxDaily, ok)
+		}
+		day, ok := f.Evidence["max_daily_day"]
+		if !ok || day < 1 || day > 31 {
+			t.Fatalf("552 concentrated at gmail.com: evidence max_daily_day = %v (present %v), want a day of May", day, ok)
+		}
+		// the evidence agrees with the daily series, and the day is the first
+		// with that count
+		s := full.Series.Domain["gmail.com"].Code[552]
+		var top int64
+		first := -1
+		for i, n := range s {
+			if n > top {
+				top, first = n, i
+			}
+		}
+		if float64(top) != maxDaily || float64(first+1) != day {
+			t.Errorf("series: highest day %d (May %d), evidence %v (May %v)", top, first+1, maxDaily, day)
+		}
+		var summary string
+		for _, g := range full.Findings {
+			if g.Kind == KindConcentrated && g.Code == 552 && g.Domain == "gmail.com" {
+				summary = g.Summary
+			}
+		}
+		if want := fmt.Sprintf("At most 31 a day there (2018-05-%02d)", int(day)); !strings.Contains(summary, want) {
+			t.Errorf("summary %q lacks %q", summary, want)
 		}
 	})
 

@@ -1,16 +1,21 @@
 package report
 
 import (
+	"bytes"
 	_ "embed"
 	"fmt"
 	"html/template"
 	"io"
+	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/go-echarts/go-echarts/v2/charts"
+	"github.com/go-echarts/go-echarts/v2/event"
 	"github.com/go-echarts/go-echarts/v2/opts"
 	"github.com/go-echarts/go-echarts/v2/render"
+	"github.com/go-echarts/go-echarts/v2/templates"
 )
 
 // echartsJS is Apache ECharts 5 (assets/echarts.min.js, Apache-2.0, see
@@ -25,6 +30,7 @@ const (
 	htmlTopDomains     = 6  // domains in the daily attempts and failures charts
 	htmlHeatDomains    = 15 // domains in the heat map
 	htmlMaxFindingPlot = 40 // findings with a chart
+	heatLabelRotate    = 40 // degrees: the heat map's domain labels
 )
 
 // ChartIDPrefix starts the id of every chart container of the HTML report
@@ -36,10 +42,11 @@ const ChartIDPrefix = "chart_"
 // domain heat map, and the daily series behind each finding), with the
 // charting library embedded.
 func WriteHTML(w io.Writer, r *Report) error {
-	page := htmlPage{R: r, JS: template.JS(strings.ReplaceAll(echartsJS, "</", `<\/`))}
-	for _, c := range buildCharts(r) {
-		page.Charts = append(page.Charts, c)
+	cs, err := buildCharts(r)
+	if err != nil {
+		return err
 	}
+	page := htmlPage{R: r, JS: inlineJS(), Charts: cs}
 	for _, c := range r.Codes {
 		if !delivered(c.Code) {
 			page.Failures = append(page.Failures, htmlCode{c, pct(ratio(c.Count, r.Totals.Failed))})
@@ -69,10 +76,66 @@ type htmlChart struct {
 	Script  template.HTML
 }
 
-// snippet renders a chart's container and script.
-func snippet(r render.Renderer) (template.HTML, template.HTML) {
-	s := r.RenderSnippet()
-	return template.HTML(s.Element), template.HTML(s.Script)
+// inlineJS is echartsJS made safe inside a <script> element, computed once:
+// it does not depend on the report.
+var inlineJS = sync.OnceValue(func() template.JS {
+	return template.JS(strings.ReplaceAll(echartsJS, "</", `<\/`))
+})
+
+// snippetTemplates are go-echarts' templates of a chart's container and
+// script, parsed once. They are the templates of
+// render.(Renderer).RenderSnippet, which parses three templates (the option
+// one unused here) on every call: most of the time of a page with a few
+// dozen charts.
+var snippetTemplates = sync.OnceValue(func() [2]*template.Template {
+	return [2]*template.Template{
+		render.MustTemplate(render.ModChart, []string{templates.BaseTpl, templates.BaseElementTpl}),
+		render.MustTemplate(render.ModChart, []string{templates.BaseTpl, templates.BaseScriptTpl}),
+	}
+})
+
+// funcStrMarker is go-echarts' marker around JavaScript functions in a
+// chart's options, removed from the output (render's pattern).
+var funcStrMarker = regexp.MustCompile(`(__f__")|("__f__)|(__f__)`)
+
+// echartsChart is a go-echarts chart: Validate prepares it for rendering
+// (what RenderSnippet runs first).
+type echartsChart interface {
+	Validate()
+}
+
+// snippetData holds what go-echarts' element and script templates read of
+// a chart. Executing them on it rather than on the chart saves the
+// reflection walks over the chart's deeply embedded option structs.
+type snippetData struct {
+	opts.Initialization // .ChartID, .Theme, .Initialization.Width, ...
+	JSFunctions         opts.JSFunctions
+	EventListeners      []event.Listener
+	JSONNotEscaped      template.HTML
+}
+
+// snippet renders a chart's container and script (bc is c's base
+// configuration): the Element and Script of render.(Renderer).RenderSnippet,
+// byte for byte, with the templates parsed once.
+func snippet(c echartsChart, bc *charts.BaseConfiguration) (template.HTML, template.HTML, error) {
+	c.Validate()
+	data := &snippetData{
+		Initialization: bc.Initialization, JSFunctions: bc.JSFunctions,
+		EventListeners: bc.EventListeners, JSONNotEscaped: bc.JSONNotEscaped(),
+	}
+	var out [2]template.HTML
+	for i, tpl := range snippetTemplates() {
+		var b bytes.Buffer
+		if err := tpl.ExecuteTemplate(&b, render.ModChart, data); err != nil {
+			return "", "", fmt.Errorf("report: render chart: %w", err)
+		}
+		s := b.Bytes()
+		if bytes.Contains(s, []byte("__f__")) {
+			s = funcStrMarker.ReplaceAll(s, nil)
+		}
+		out[i] = template.HTML(s)
+	}
+	return out[0], out[1], nil
 }
 
 func initOpts(id, height string) charts.GlobalOpts {
@@ -81,10 +144,10 @@ func initOpts(id, height string) charts.GlobalOpts {
 	})
 }
 
-func buildCharts(r *Report) []htmlChart {
+func buildCharts(r *Report) ([]htmlChart, error) {
 	s := r.Series
 	if s == nil {
-		return nil
+		return nil, nil
 	}
 	var out []htmlChart
 	top := r.Domains
@@ -113,13 +176,19 @@ func buildCharts(r *Report) []htmlChart {
 			}
 			line.AddSeries(d.Domain, lineData(v, what == "attempts"))
 		}
-		el, sc := snippet(line)
+		el, sc, err := snippet(line, &line.BaseConfiguration)
+		if err != nil {
+			return nil, err
+		}
 		out = append(out, htmlChart{Section: "overview", Title: "Daily " + what + " of the top domains", Element: el, Script: sc})
 	}
 
 	// code × domain heat map
 	if hm, ok := heatMap(r); ok {
-		el, sc := snippet(hm)
+		el, sc, err := snippet(hm, &hm.BaseConfiguration)
+		if err != nil {
+			return nil, err
+		}
 		out = append(out, htmlChart{Section: "overview", Title: "Failure codes × domains (month count)", Element: el, Script: sc})
 	}
 
@@ -128,10 +197,14 @@ func buildCharts(r *Report) []htmlChart {
 		if i == htmlMaxFindingPlot {
 			break
 		}
-		el, sc := snippet(findingChart(i, f, s))
+		bar := findingChart(i, f, s)
+		el, sc, err := snippet(bar, &bar.BaseConfiguration)
+		if err != nil {
+			return nil, err
+		}
 		out = append(out, htmlChart{Section: "finding", Title: fmt.Sprintf("%d. %s", i+1, findingTitle(f)), Text: f.Summary, Action: f.Action, Element: el, Script: sc})
 	}
-	return out
+	return out, nil
 }
 
 func logIf(b bool) string {
@@ -197,13 +270,17 @@ func heatMap(r *Report) (*charts.HeatMap, bool) {
 	}
 	hm := charts.NewHeatMap()
 	hm.SetGlobalOptions(
-		initOpts("heatmap", fmt.Sprintf("%dpx", 140+36*len(codes))),
+		initOpts("heatmap", fmt.Sprintf("%dpx", 210+36*len(codes))),
 		charts.WithAnimation(false),
 		charts.WithTitleOpts(opts.Title{Title: "Failure codes × domains"}),
 		charts.WithTooltipOpts(opts.Tooltip{Show: opts.Bool(true)}),
-		charts.WithXAxisOpts(opts.XAxis{Type: "category", Data: xs, SplitArea: &opts.SplitArea{Show: opts.Bool(true)}}),
+		// every domain's label (interval 0), turned so that they do not overlap
+		charts.WithXAxisOpts(opts.XAxis{
+			Type: "category", Data: xs, SplitArea: &opts.SplitArea{Show: opts.Bool(true)},
+			AxisLabel: &opts.AxisLabel{Interval: "0", Rotate: heatLabelRotate},
+		}),
 		charts.WithYAxisOpts(opts.YAxis{Type: "category", Data: ys, SplitArea: &opts.SplitArea{Show: opts.Bool(true)}}),
-		charts.WithGridOpts(opts.Grid{Left: "170px", Bottom: "60px"}),
+		charts.WithGridOpts(opts.Grid{Left: "170px", Bottom: "130px"}),
 		charts.WithVisualMapOpts(opts.VisualMap{
 			Calculable: opts.Bool(true), Min: 0, Max: float32(top), Orient: "horizontal", Left: "center", Bottom: "0",
 			InRange: &opts.VisualMapInRange{Color: []string{"#f7fbff", "#fdd49e", "#ef6548", "#990000"}},

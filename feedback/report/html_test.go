@@ -3,6 +3,8 @@ package report
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-echarts/go-echarts/v2/charts"
+	"github.com/go-echarts/go-echarts/v2/event"
+	"github.com/go-echarts/go-echarts/v2/opts"
+	"github.com/go-echarts/go-echarts/v2/render"
 	"golang.org/x/net/html"
 )
 
@@ -186,5 +192,187 @@ func TestWriteHTML(t *testing.T) {
 	want := 3 + min(len(r.Findings), htmlMaxFindingPlot)
 	if len(ids) != want {
 		t.Errorf("chart containers = %d (%v), want %d", len(ids), ids, want)
+	}
+}
+
+// TestSnippetMatchesRenderSnippet: snippet, which parses go-echarts'
+// templates once, writes what render.(Renderer).RenderSnippet writes, for
+// every kind of chart of the report and for a chart with a JavaScript
+// function in its options (go-echarts' __f__ markers).
+func TestSnippetMatchesRenderSnippet(t *testing.T) {
+	r := may2018(t)
+	type chart interface {
+		echartsChart
+		RenderSnippet() render.ChartSnippet
+	}
+	type built struct {
+		c  chart
+		bc *charts.BaseConfiguration
+	}
+	build := map[string]func() built{
+		"heat map": func() built { hm, _ := heatMap(r); return built{hm, &hm.BaseConfiguration} },
+		"function": func() built {
+			l := charts.NewLine()
+			l.SetGlobalOptions(initOpts("fn", "100px"), charts.WithTooltipOpts(opts.Tooltip{
+				Show: opts.Bool(true), Formatter: opts.FuncOpts("function (p) { return p.name + '</b>'; }"),
+			}), charts.WithEventListeners(event.Listener{EventName: "click", Handler: opts.FuncOpts("function (p) { console.log(p); }")}))
+			l.AddJSFuncStrs("console.log('%MY_ECHARTS%');")
+			l.SetXAxis([]string{"a", "b"}).AddSeries("s", lineData([]int64{1, 2}, false))
+			return built{l, &l.BaseConfiguration}
+		},
+	}
+	for i, f := range r.Findings {
+		build[fmt.Sprintf("finding %d %s", i+1, f.Kind)] = func() built { b := findingChart(i, f, r.Series); return built{b, &b.BaseConfiguration} }
+	}
+	for _, line := range []string{"attempts", "failures"} {
+		build["daily "+line] = func() built {
+			// the daily charts as buildCharts makes them
+			var l *charts.Line
+			for _, d := range r.Domains[:3] {
+				if l == nil {
+					l = charts.NewLine()
+					l.SetGlobalOptions(initOpts("daily_"+line, "380px"), charts.WithLegendOpts(opts.Legend{Show: opts.Bool(true)}))
+					l.SetXAxis(r.Series.Days)
+				}
+				l.AddSeries(d.Domain, lineData(r.Series.Domain[d.Domain].Attempts, line == "attempts"))
+			}
+			return built{l, &l.BaseConfiguration}
+		}
+	}
+	for name, b := range build {
+		t.Run(name, func(t *testing.T) {
+			x := b()
+			el, sc, err := snippet(x.c, x.bc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := b().c.RenderSnippet()
+			if string(el) != want.Element || string(sc) != want.Script {
+				t.Errorf("snippet() differs from RenderSnippet():\n%s\n%s\nwant\n%s\n%s", el, sc, want.Element, want.Script)
+			}
+			if name == "function" && (strings.Contains(string(sc), "__f__") || !strings.Contains(string(sc), "function (p)") ||
+				!strings.Contains(string(sc), ".on(") || !strings.Contains(string(sc), "console.log('goecharts_")) {
+				t.Errorf("function chart script %s: want the function without markers", sc)
+			}
+		})
+	}
+}
+
+// heatMapOption returns the JSON option of the heat map of an HTML page.
+func heatMapOption(tb testing.TB, page string) json.RawMessage {
+	tb.Helper()
+	const marker = "let option_" + ChartIDPrefix + "heatmap = "
+	i := strings.Index(page, marker)
+	if i < 0 {
+		tb.Fatal("no heat map option in the page")
+	}
+	var raw json.RawMessage
+	if err := json.NewDecoder(strings.NewReader(page[i+len(marker):])).Decode(&raw); err != nil {
+		tb.Fatalf("heat map option: %v", err)
+	}
+	return raw
+}
+
+// echartsLabelsJS renders an option with the embedded ECharts in Node
+// (server-side SVG) and prints the x axis labels drawn with their rotation,
+// as a JSON object.
+const echartsLabelsJS = `
+const echarts = require(process.argv[2]);
+const opt = require(process.argv[3]);
+opt.animation = false;
+const c = echarts.init(null, null, {renderer: 'svg', ssr: true, width: 960, height: 600});
+c.setOption(opt);
+const svg = c.renderToSVGString();
+const esc = s => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+// each x label drawn, with its rotation in degrees (from its transform)
+const out = {};
+for (const text of svg.match(/<text[^>]*>[^<]*<\/text>/g) || []) {
+  for (const d of opt.xAxis[0].data) {
+    if (text.endsWith('>' + esc(d) + '</text>')) {
+      const m = text.match(/transform="matrix\(([-0-9.e]+),([-0-9.e]+),/);
+      out[d] = m ? Math.round(Math.atan2(-Number(m[2]), Number(m[1])) * 180 / Math.PI) : 0;
+    }
+  }
+}
+console.log(JSON.stringify(out));
+c.dispose();
+process.exit(0); // zrender's animation loop would keep node running
+`
+
+// TestHeatMapLabelsRendered draws the heat map with the embedded ECharts
+// in Node (skipped without node) and checks that every domain's label is
+// drawn (ECharts' default interval hides about every other one), turned.
+func TestHeatMapLabelsRendered(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed")
+	}
+	r := may2018(t)
+	var b bytes.Buffer
+	if err := WriteHTML(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files := map[string][]byte{
+		"echarts.js": []byte(echartsJS), "option.json": heatMapOption(t, b.String()), "labels.js": []byte(echartsLabelsJS),
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, filepath.Join(dir, "labels.js"), filepath.Join(dir, "echarts.js"), filepath.Join(dir, "option.json"))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node: %v\n%s", err, stderr.String())
+	}
+	var drawn map[string]float64 // label -> rotation in degrees
+	if err := json.Unmarshal(out, &drawn); err != nil {
+		t.Fatalf("node output %q: %v", out, err)
+	}
+	want := min(len(r.Domains), htmlHeatDomains)
+	if len(drawn) != want {
+		t.Errorf("heat map: %d of %d domain labels drawn (%v)", len(drawn), want, drawn)
+	}
+	for label, deg := range drawn {
+		if deg < 30 || deg > 45 {
+			t.Errorf("heat map label %s turned %v°, want 30–45°", label, deg)
+		}
+	}
+}
+
+// TestHeatMapLabels: the heat map shows every domain's label (interval 0;
+// ECharts' default hides labels that would overlap) and turns them.
+func TestHeatMapLabels(t *testing.T) {
+	r := may2018(t)
+	var b bytes.Buffer
+	if err := WriteHTML(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	var opt struct {
+		XAxis []struct {
+			Data      []string `json:"data"`
+			AxisLabel *struct {
+				Interval any     `json:"interval"`
+				Rotate   float64 `json:"rotate"`
+			} `json:"axisLabel"`
+		} `json:"xAxis"`
+	}
+	if err := json.Unmarshal(heatMapOption(t, b.String()), &opt); err != nil {
+		t.Fatalf("heat map option: %v", err)
+	}
+	if len(opt.XAxis) != 1 {
+		t.Fatalf("heat map x axes = %d, want 1", len(opt.XAxis))
+	}
+	x := opt.XAxis[0]
+	if want := min(len(r.Domains), htmlHeatDomains); len(x.Data) != want {
+		t.Errorf("heat map domains = %d, want %d", len(x.Data), want)
+	}
+	if x.AxisLabel == nil || fmt.Sprint(x.AxisLabel.Interval) != "0" || x.AxisLabel.Rotate < 30 || x.AxisLabel.Rotate > 45 {
+		t.Errorf("heat map x axisLabel = %+v, want interval 0 (every label) and a rotation of 30–45°", x.AxisLabel)
 	}
 }

@@ -94,9 +94,9 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		p("| %s | %s | %s | %s |\n", mdEscape(d.Domain), num(d.Attempts), num(d.Delivered), pct(d.FailureRate))
 	}
 	p("\n### Does a code follow the domain's volume?\n\n")
-	p("rate r: Pearson's r between the domain's daily attempts and the code's daily rate there, over the days with ≥ %d attempts; ", corrMinAttempts)
-	p("count r: between the daily attempts and the code's daily count over the month's days; days: days the code occurred. – when undefined (too few days, or a constant series).\n\n")
-	p("| domain | code | count | days | rate r | count r |\n|---|---:|---:|---:|---:|---:|\n")
+	p("rate r: Pearson's r between the domain's daily attempts and the code's daily rate there, over the days with ≥ %d attempts at the domain (rate days); ", corrMinAttempts)
+	p("count r: between the daily attempts and the code's daily count over all the month's days; days: the days on which the code occurred there. – when undefined (fewer than 3 days, or a constant series).\n\n")
+	p("| domain | code | count | days | rate days | rate r | count r |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	counts := map[string]map[int]int64{}
 	for _, c := range r.Codes {
 		for _, d := range c.Domains {
@@ -124,7 +124,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		})
 		for _, k := range keys {
 			c := d.Correlation[strconv.Itoa(k)]
-			p("| %s | %d | %s | %d | %s | %s |\n", mdEscape(d.Domain), k, num(counts[d.Domain][k]), c.Days, fmtR(c.RateR), fmtR(c.CountR))
+			p("| %s | %d | %s | %d | %d | %s | %s |\n", mdEscape(d.Domain), k, num(counts[d.Domain][k]), c.Days, c.RateDays, fmtR(c.RateR), fmtR(c.CountR))
 		}
 	}
 	p("\n")

@@ -60,10 +60,11 @@ type Report struct {
 	Month    string `json:"month"`    // "YYYY-MM"
 	Timezone string `json:"timezone"` // the zone days are counted in (IANA name)
 	// BucketOffset is the local time ("HH:MM") at which the buckets of
-	// bucketed sources start when that is not midnight in Timezone; "00:00"
-	// when every day is a whole local day (per-message events, or buckets
-	// starting at local midnight); "mixed" when buckets start at several
-	// times of day.
+	// bucketed sources that start on the month's days start, when that is
+	// not midnight in Timezone; "00:00" when every day of the month is a
+	// whole local day (per-message events, or buckets starting at local
+	// midnight); "mixed" when the month's buckets start at several times of
+	// day. Other months' buckets do not count.
 	BucketOffset string       `json:"bucket_offset"`
 	Totals       Totals       `json:"totals"`
 	Codes        []CodeStat   `json:"codes"`
@@ -71,11 +72,14 @@ type Report struct {
 	Findings     []Finding    `json:"findings"`
 	Skipped      []Skipped    `json:"skipped"`
 
-	Generated    time.Time `json:"-"` // Options.Now in Timezone
-	BucketNote   string    `json:"-"` // a sentence explaining BucketOffset, "" when it is "00:00"
-	SkippedTotal int64     `json:"-"` // skipped records, listed or not
-	Partial      bool      `json:"-"` // the month was still running at Generated
-	Series       *Series   `json:"-"` // the daily figures behind the report
+	// SkippedTotal is the number of records skipped, listed in Skipped or
+	// not (only the first MaxSkippedListed are listed).
+	SkippedTotal int64 `json:"skipped_total"`
+
+	Generated  time.Time `json:"-"` // Options.Now in Timezone
+	BucketNote string    `json:"-"` // a sentence explaining BucketOffset, "" when it is "00:00"
+	Partial    bool      `json:"-"` // the month was still running at Generated
+	Series     *Series   `json:"-"` // the daily figures behind the report
 }
 
 // Totals are a month's attempts. Every answer is an attempt; 2xx answers
@@ -129,17 +133,25 @@ type DomainStat struct {
 	Correlation map[string]Correlation `json:"correlation"`
 }
 
-// Correlation says how a code follows a domain's daily attempts.
+// Correlation says how a code follows a domain's daily attempts. Its JSON
+// form always has every key; rate_r and count_r are null when undefined.
 type Correlation struct {
 	// RateR is Pearson's r between the daily attempts and the code's daily
-	// rate, over the days with at least 100 attempts; absent when fewer than
-	// 3 such days or either series is constant.
-	RateR *float64 `json:"rate_r,omitempty"`
+	// rate, over the RateDays days with at least 100 attempts; nil (JSON
+	// null) when fewer than 3 such days or either series is constant.
+	RateR *float64 `json:"rate_r"`
 	// CountR is Pearson's r between the daily attempts and the code's daily
-	// count over the month's days; absent when either series is constant.
-	CountR *float64 `json:"count_r,omitempty"`
-	// Days is the number of days on which the code occurred at the domain.
+	// count over all the report's days of the month (zeros included); nil
+	// (JSON null) when either series is constant.
+	CountR *float64 `json:"count_r"`
+	// Days is the number of the report's days of the month on which the
+	// code occurred at the domain (a count above zero). It is neither the
+	// number of points behind RateR (RateDays) nor behind CountR (every
+	// day of the month).
 	Days int `json:"days"`
+	// RateDays is the number of days with at least 100 attempts at the
+	// domain: the points behind RateR.
+	RateDays int `json:"rate_days"`
 }
 
 // Finding is one conclusion of the analysis with its evidence and what to

@@ -42,6 +42,16 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		p("| attempts | %s |\n| delivered | %s |\n| failed | %s |\n| failure rate | %s |\n\n",
 			num(t.Attempts), num(t.Delivered), num(t.Failed), pct(t.FailureRate))
 	}
+	if len(r.Domains) > 0 && t.Attempts > 0 {
+		// The analysis' question whether one receiver dominates the list.
+		top := r.Domains[0] // sorted by attempts
+		share := float64(top.Attempts) / float64(t.Attempts)
+		p("Most attempts went to %s: %s of %s (%s)", mdEscape(top.Domain), num(top.Attempts), num(t.Attempts), pct(share))
+		if 2*top.Attempts > t.Attempts {
+			p(", more than all other domains together (%s)", num(t.Attempts-top.Attempts))
+		}
+		p(".\n\n")
+	}
 
 	p("## Codes\n\nEvery code seen, its class and meaning from the diagnosis rules (for the bare code).\n\n")
 	p("| code | class | meaning | count | share of attempts |\n|---:|---|---|---:|---:|\n")

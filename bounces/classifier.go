@@ -16,7 +16,9 @@ import (
 // Which rule decides when several match (see Classifier): operator rules
 // (the extra rules of NewClassifier) first, then provider rules (rules with
 // Domains or Provider), then rules on the wording (Text or Pattern) or the
-// enhanced status code, then rules on the basic code alone. Within a tier
+// enhanced status code, then rules on the basic code alone. An extra rule
+// that replaces a built-in rule (same ID) is not an operator rule here: it
+// takes the tier and the table place of the rule it replaces. Within a tier
 // the rule with more conditions wins (text+enhanced > text > enhanced, a
 // longer enhanced code > a shorter prefix, with a code > without), and ties
 // go to the rule listed first.
@@ -31,10 +33,16 @@ type Rule struct {
 	// Hard overrides whether the diagnosis is hard; nil derives it: the
 	// class is hard (Class.Hard) and the answer is not temporary (neither a
 	// 4xx code nor a 4.x.x enhanced code).
-	Hard        *bool
-	Explanation string // one line for operators
-	Provider    string // the provider whose documented answer this is ("" for generic rules); a built-in rule with a Provider ranks as provider-specific
-	Source      string // where the answer is documented (URL or RFC), for docs/rules.md
+	Hard *bool
+	// NotPermanent keeps the rule off a permanent answer: a 5xx basic code
+	// together with a 5.x.x enhanced code (RFC 5321 §4.2.1 and RFC 3463:
+	// both say permanent failure). Wording that sounds temporary ("service
+	// unavailable", "try again later") does not make such an answer
+	// transient. false (the zero value): the rule applies to any answer.
+	NotPermanent bool
+	Explanation  string // one line for operators
+	Provider     string // the provider whose documented answer this is ("" for generic rules); a built-in rule with a Provider ranks as provider-specific
+	Source       string // where the answer is documented (URL or RFC), for docs/rules.md
 }
 
 // The precedence tiers, best first.
@@ -57,6 +65,7 @@ type compiled struct {
 	domains  []string // normalised, as given (leading "." kept)
 	hardSet  bool
 	hardVal  bool
+	notPerm  bool // Rule.NotPermanent
 	tableIdx int
 }
 
@@ -135,9 +144,13 @@ type Classifier struct {
 }
 
 // NewClassifier returns a classifier with the built-in rules (DefaultRules)
-// and the operator's extra rules. Extra rules win over built-in ones; an
-// extra rule with the ID of a built-in rule replaces it. An error names the
-// rule's ID and the field at fault.
+// and the operator's extra rules. Extra rules win over built-in ones. An
+// extra rule with the ID of a built-in rule replaces it and takes its place
+// in the precedence order (its tier and its place in the table, see Rule):
+// replacing "code.552" changes what a bare 552 means, and wording or an
+// enhanced code still decides first; to win over every built-in rule, give
+// the rule an ID of its own. An error names the rule's ID and the field at
+// fault.
 func NewClassifier(extra ...Rule) (*Classifier, error) {
 	builtin := DefaultRules()
 	seen := make(map[string]bool, len(extra))
@@ -151,18 +164,36 @@ func NewClassifier(extra ...Rule) (*Classifier, error) {
 		}
 		seen[id] = true
 	}
-	all := make([]Rule, 0, len(builtin)+len(extra))
-	all = append(all, extra...)
+	replacement := make(map[string]int, len(extra))
+	builtinIDs := make(map[string]bool, len(builtin))
 	for _, r := range builtin {
-		if !seen[r.ID] {
-			all = append(all, r)
-		}
+		builtinIDs[r.ID] = true
 	}
-	return newClassifier(all, len(extra))
+	all := make([]Rule, 0, len(builtin)+len(extra))
+	tiers := make([]int, 0, len(builtin)+len(extra))
+	for i, r := range extra {
+		if builtinIDs[r.ID] {
+			replacement[r.ID] = i
+			continue
+		}
+		all = append(all, r)
+		tiers = append(tiers, tierOperator)
+	}
+	for i := range builtin {
+		tier := ruleTier(&builtin[i], false)
+		if j, ok := replacement[builtin[i].ID]; ok {
+			all = append(all, extra[j])
+		} else {
+			all = append(all, builtin[i])
+		}
+		tiers = append(tiers, tier)
+	}
+	return newClassifier(all, tiers)
 }
 
-// newClassifier compiles rules; the first nOperator are operator rules.
-func newClassifier(rules []Rule, nOperator int) (*Classifier, error) {
+// newClassifier compiles rules; tiers[i] is the precedence tier of
+// rules[i].
+func newClassifier(rules []Rule, tiers []int) (*Classifier, error) {
 	cs := make([]compiled, len(rules))
 	ids := make(map[string]bool, len(rules))
 	kwIndex := map[string]int32{}
@@ -174,10 +205,11 @@ func newClassifier(rules []Rule, nOperator int) (*Classifier, error) {
 			return nil, fmt.Errorf("bounces: rule %q: id: duplicate", r.ID)
 		}
 		ids[r.ID] = true
-		c, err := compileRule(r, i < nOperator)
+		c, err := compileRule(r, tiers[i] == tierOperator)
 		if err != nil {
 			return nil, err
 		}
+		c.tier = tiers[i]
 		c.tableIdx = i
 		for _, t := range r.Text {
 			w := normalizeKeyword(t)
@@ -332,23 +364,30 @@ func compileRule(r *Rule, operator bool) (compiled, error) {
 	if r.Hard != nil {
 		c.hardSet, c.hardVal = true, *r.Hard
 	}
-	switch {
-	case operator:
-		c.tier = tierOperator
-	case len(r.Domains) > 0 && len(r.Text) == 0 && r.Pattern == "" && len(r.Enhanced) == 0:
-		// Domains and codes only: still a rule on the basic code, ranked
-		// above the generic rule for the same code.
-		c.tier = tierCode
-	case len(r.Domains) > 0 || r.Provider != "":
-		c.tier = tierProvider
-	case len(r.Text) > 0 || r.Pattern != "" || len(r.Enhanced) > 0:
-		c.tier = tierWording
-	default:
-		c.tier = tierCode
-	}
+	c.notPerm = r.NotPermanent
+	c.tier = ruleTier(r, operator)
 	// A pattern counts as wording for the ordering within a tier.
 	c.hasText = c.hasText || c.re != nil
 	return c, nil
+}
+
+// ruleTier is the precedence tier r's conditions give it (tierOperator for
+// an operator rule).
+func ruleTier(r *Rule, operator bool) int {
+	switch {
+	case operator:
+		return tierOperator
+	case len(r.Domains) > 0 && len(r.Text) == 0 && r.Pattern == "" && len(r.Enhanced) == 0:
+		// Domains and codes only: still a rule on the basic code, ranked
+		// above the generic rule for the same code.
+		return tierCode
+	case len(r.Domains) > 0 || r.Provider != "":
+		return tierProvider
+	case len(r.Text) > 0 || r.Pattern != "" || len(r.Enhanced) > 0:
+		return tierWording
+	default:
+		return tierCode
+	}
 }
 
 // domainMatch reports whether domain d matches the rule domain p.
@@ -371,8 +410,17 @@ type answer struct {
 	domain string
 }
 
+// permanent reports whether both codes of a say permanent failure: a 5xx
+// basic code and a 5.x.x enhanced code.
+func (a *answer) permanent() bool {
+	return a.code >= 500 && a.code < 600 && a.hasEnh && a.enh.class == 5
+}
+
 // matches checks every condition of c against a, the regexp last.
 func (c *compiled) matches(a *answer) bool {
+	if c.notPerm && a.permanent() {
+		return false
+	}
 	if len(c.codes) > 0 {
 		ok := false
 		for _, code := range c.codes {
@@ -431,45 +479,14 @@ var (
 
 // Classify diagnoses the answer r to a message for a recipient at domain
 // (lower-case ASCII as NormalizeDomain gives, or "" when not known: then
-// rules with Domains do not apply). When r.Code is 0 or r.Enhanced is empty
-// they are read from r.Text as ParseReply does. The diagnosis always names a
+// rules with Domains do not apply). It reads the code and the enhanced
+// code of r as Effective gives them. The diagnosis always names a
 // rule: the built-in "default.2xx", "default.4xx", "default.5xx" and
 // "default.unknown" when no rule matches. Classify is safe for concurrent
 // use and does not allocate.
 func (c *Classifier) Classify(r Reply, domain string) Diagnosis {
-	a := answer{code: r.Code, text: r.Text, domain: domain}
-	enh := r.Enhanced
-	if (a.code == 0 || enh == "") && r.Text != "" {
-		p := ParseReply(r.Text)
-		if a.code == 0 {
-			a.code = p.Code
-		}
-		if enh == "" {
-			enh = p.Enhanced
-		}
-	}
-	if enh != "" {
-		a.enh, a.hasEnh = parseEnhanced(enh)
-		if !a.hasEnh || a.enh.n != 3 {
-			// "#5.1.0", "4.4.0 (network status)": find the code inside.
-			e, _ := FindEnhanced(enh)
-			a.enh, a.hasEnh = parseEnhanced(e)
-			a.hasEnh = a.hasEnh && a.enh.n == 3
-		}
-	}
-	if a.hasEnh && a.enh.subject == 0 && a.enh.detail == 0 && r.Text != "" {
-		// A DSN Status of x.0.0 says nothing; a specific code of the
-		// same class in the diagnostic text says more.
-		if e, ok := parseEnhanced(specificEnhanced(r.Text, a.code)); ok && e.n == 3 && e.class == a.enh.class {
-			a.enh = e
-		}
-	}
-	if a.code == 0 {
-		a.code = leadingCode(r.Text)
-	}
-	if a.code < 0 || a.code > 999 {
-		a.code = 0
-	}
+	code, _, enh, hasEnh := r.effective()
+	a := answer{code: code, enh: enh, hasEnh: hasEnh, text: r.Text, domain: domain}
 
 	best := int32(len(c.rules))
 	try := func(ranks []int32) {
@@ -537,6 +554,68 @@ func (c *Classifier) Classify(r Reply, domain string) Diagnosis {
 	return d
 }
 
+// Effective returns r with the basic and the enhanced code Classify reads
+// from it (Text unchanged), so that a caller can show what was classified:
+//
+//   - when Code is 0 or Enhanced is empty, they are read from Text as
+//     ParseReply does; a Code still 0 is then a leading three-digit code of
+//     any first digit, such as the ESP export's 605 (suppressed), which
+//     ParseReply leaves out because it is not an SMTP reply code;
+//   - Enhanced is the first complete enhanced status code in Enhanced
+//     ("#5.1.0" gives "5.1.0"), or "" when there is none (a prefix such as
+//     "5.7" is not used);
+//   - an x.0.0 Enhanced, which says nothing, is replaced by a specific code
+//     of the same class in Text ("550 5.0.0" + "... 550 5.1.1 ..." gives
+//     5.1.1).
+//
+// Code is 0 when none is found or it is not 0..999.
+func (r Reply) Effective() Reply {
+	code, enh, _, _ := r.effective()
+	return Reply{Code: code, Enhanced: enh, Text: r.Text}
+}
+
+// effective does the work of Effective and also returns the parsed
+// enhanced code; it does not allocate.
+func (r Reply) effective() (code int, enhanced string, e enhCode, ok bool) {
+	code, enhanced = r.Code, r.Enhanced
+	if (code == 0 || enhanced == "") && r.Text != "" {
+		p := ParseReply(r.Text)
+		if code == 0 {
+			code = p.Code
+		}
+		if enhanced == "" {
+			enhanced = p.Enhanced
+		}
+	}
+	if enhanced != "" {
+		e, ok = parseEnhanced(enhanced)
+		if !ok || e.n != 3 {
+			// "#5.1.0", "4.4.0 (network status)": find the code inside.
+			enhanced, _ = FindEnhanced(enhanced)
+			e, ok = parseEnhanced(enhanced)
+			ok = ok && e.n == 3
+		}
+		if !ok {
+			enhanced, e = "", enhCode{}
+		}
+	}
+	if ok && e.subject == 0 && e.detail == 0 && r.Text != "" {
+		// A DSN Status of x.0.0 says nothing; a specific code of the
+		// same class in the diagnostic text says more.
+		s := specificEnhanced(r.Text, code)
+		if se, sok := parseEnhanced(s); sok && se.n == 3 && se.class == e.class {
+			enhanced, e = s, se
+		}
+	}
+	if code == 0 {
+		code = leadingCode(r.Text)
+	}
+	if code < 0 || code > 999 {
+		code = 0
+	}
+	return code, enhanced, e, ok
+}
+
 // specificEnhanced returns the enhanced code that follows the basic code
 // in s ("... 552 5.2.2 ..." for code 552), else the first one in s, as long
 // as it is not x.0.0; or "". A diagnostic that lists several recipients'
@@ -573,7 +652,8 @@ func firstSpecificEnhanced(s string, max int) string {
 }
 
 // leadingCode reads a three-digit code of any first digit at the start of
-// s ("605", "499 ..."), which ParseReply leaves to the export codes' callers.
+// s ("605", "499 ..."), which ParseReply leaves to the export codes' callers
+// (see Reply.Effective).
 func leadingCode(s string) int {
 	s = strings.TrimSpace(s)
 	if len(s) < 3 || !isDigit(s[0]) || !isDigit(s[1]) || !isDigit(s[2]) || s[0] == '0' {

@@ -506,3 +506,158 @@ func TestCorpusDiagnostics(t *testing.T) {
 		t.Errorf("corpus agreement class %.3f, group %.3f; want >= %.3f and >= %.3f", classRate, groupRate, corpusMinClass, corpusMinGroup)
 	}
 }
+
+// TestPermanentAnswers checks that temporary-sounding wording does not
+// make a permanent answer (a 5xx code with a 5.x.x status) transient, and
+// that it still does for the others.
+func TestPermanentAnswers(t *testing.T) {
+	c := newTestClassifier(t)
+	tests := []struct {
+		answer   string
+		want     Class
+		wantRule string
+	}{
+		{"554 5.0.0 Service unavailable", ClassUnknown, "text.unavailable.permanent"},
+		{"554 <kijitora@example.net>... Service unavailable", ClassTransient, "text.temporary"}, // no status: the wording decides
+		{"550 5.0.0 Service currently unavailable", ClassUnknown, "text.unavailable.permanent"},
+		{"554 5.5.0 <jan@azet.sk>... Service unavailable", ClassUnknown, "text.unavailable.permanent"},
+		{"550 5.7.1 Service unavailable", ClassPolicyBlocked, "rfc3463.5.7.1"},
+		{"554 5.7.1 Service unavailable", ClassSpamBlocked, "rfc3463.554.5.7.1"},
+		{"554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org", ClassPolicyBlocked, "text.blocklist"},
+		{"550 5.2.2 Mailbox full, try again later", ClassMailboxFull, ""},
+		{"554 5.3.0 Internal error, please try again", ClassTransient, "rfc3463.x.3"},
+		{"550 5.1.1 User unknown; try again later", ClassInvalidRecipient, ""},
+		{"553 5.0.0 Temporary failure", ClassInvalidRecipient, "code.553"},
+		{"451 4.3.0 Service unavailable, try again later", ClassTransient, "text.temporary"},
+		{"550 4.7.1 Service unavailable", ClassTransient, "text.temporary"}, // a 4.x.x status says temporary
+		{"421 Service not available, closing transmission channel", ClassTransient, "text.temporary"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.answer, func(t *testing.T) {
+			d := c.Classify(ParseReply(tt.answer), "")
+			if d.Class != tt.want || tt.wantRule != "" && d.Rule != tt.wantRule {
+				t.Errorf("Classify(%q) = %v/%s, want %v/%s", tt.answer, d.Class, d.Rule, tt.want, tt.wantRule)
+			}
+			if r := ParseReply(tt.answer); r.Code >= 500 && strings.HasPrefix(r.Enhanced, "5.") && d.Class == ClassTransient && d.Rule == "text.temporary" {
+				t.Errorf("Classify(%q) = transient by text.temporary for a permanent answer", tt.answer)
+			}
+		})
+	}
+}
+
+// TestWordingFalsePositives checks wording that reads like a rule's keyword
+// but is not what the rule means.
+func TestWordingFalsePositives(t *testing.T) {
+	c := newTestClassifier(t)
+	tests := []struct {
+		answer   string
+		want     Class
+		wantRule string
+	}{
+		// An EHLO transcript listing the STARTTLS extension is no TLS refusal.
+		{"451 4.3.0 Out: 220 mx.example.com ESMTP In: EHLO a.example Out: 250-PIPELINING Out: 250-STARTTLS Out: 250 AUTH PLAIN", ClassTransient, "rfc3463.x.3"},
+		{"530 5.7.0 Must issue a STARTTLS command first", ClassPolicyBlocked, ""},
+		{"451 5.7.3 STARTTLS is required to send mail", ClassPolicyBlocked, "text.tls"},
+		// Too many or too large headers (5.6.x) is the format, not the size.
+		{"552 5.6.0 Headers too large (32768 max)", ClassSpamBlocked, "text.header-size.5.6"},
+		{"552 5.3.4 Message too large", ClassMessageTooLarge, ""},
+		// Postfix: "Host not found, try again" is a temporary DNS failure.
+		{"Name service error for domain example.com: Host not found, try again", ClassTransient, "text.dns-try-again"},
+		{"Host or domain name not found. Name service error for name=example.com type=MX: Host not found", ClassInvalidRecipient, "text.no-domain"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.answer, func(t *testing.T) {
+			d := c.Classify(ParseReply(tt.answer), "")
+			if d.Class != tt.want || tt.wantRule != "" && d.Rule != tt.wantRule {
+				t.Errorf("Classify(%q) = %v/%s, want %v/%s", tt.answer, d.Class, d.Rule, tt.want, tt.wantRule)
+			}
+		})
+	}
+}
+
+// TestReplacementKeepsPrecedence checks that an operator rule with a
+// built-in rule's id takes that rule's place: replacing the code-only
+// code.552 changes a bare 552 but not an answer whose wording or enhanced
+// code decides, while a rule with an id of its own wins over all.
+func TestReplacementKeepsPrecedence(t *testing.T) {
+	replace552 := Rule{ID: "code.552", Codes: []int{552}, Class: ClassMailboxFull, Explanation: "ours: 552 is a full mailbox"}
+	own552 := Rule{ID: "acme.552", Codes: []int{552}, Class: ClassMailboxFull, Explanation: "ours"}
+	replaceSpam := Rule{ID: "text.spam", Text: []string{"spam"}, Class: ClassPolicyBlocked, Explanation: "ours"}
+	tests := []struct {
+		name     string
+		extra    []Rule
+		answer   string
+		domain   string
+		want     Class
+		wantRule string
+	}{
+		{"replacement decides a bare code", []Rule{replace552}, "552", "", ClassMailboxFull, "code.552"},
+		{"replacement below wording and enhanced code", []Rule{replace552}, "552 5.3.4 message size exceeds fixed maximum message size", "", ClassMessageTooLarge, "text.too-large"},
+		{"replacement below enhanced code", []Rule{replace552}, "552 5.3.4", "", ClassMessageTooLarge, "rfc3463.x.3.4"},
+		{"replacement below a provider's code rule", []Rule{replace552}, "552", "yahoo.com", ClassInvalidRecipient, "yahoo.mailbox-not-found.552"},
+		{"own id wins over wording", []Rule{own552}, "552 5.3.4 message size exceeds fixed maximum message size", "", ClassMailboxFull, "acme.552"},
+		{"replaced wording rule keeps its tier", []Rule{replaceSpam}, "554 5.7.1 spam", "", ClassPolicyBlocked, "text.spam"},
+		{"replaced wording rule below a provider rule", []Rule{replaceSpam}, "550 5.7.1 [CS01] spam", "icloud.com", ClassPolicyBlocked, "apple.local-policy"},
+		{"without the replacement", nil, "552", "", ClassMessageTooLarge, "code.552"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newTestClassifier(t, tt.extra...)
+			d := c.Classify(ParseReply(tt.answer), tt.domain)
+			if d.Class != tt.want || d.Rule != tt.wantRule {
+				t.Errorf("Classify(%q, %q) = %v/%s, want %v/%s", tt.answer, tt.domain, d.Class, d.Rule, tt.want, tt.wantRule)
+			}
+		})
+	}
+
+	t.Run("from config", func(t *testing.T) {
+		rules, err := Config{RuleList: []RuleConfig{{ID: "code.552", Codes: []int{552}, Class: "mailbox_full"}}}.Rules()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := newTestClassifier(t, rules...)
+		if d := c.Classify(ParseReply("552 5.3.4 message size exceeds"), ""); d.Class != ClassMessageTooLarge {
+			t.Errorf("Classify(552 5.3.4 message size exceeds) with code.552 replaced = %v/%s, want message_too_large", d.Class, d.Rule)
+		}
+		if d := c.Classify(ParseReply("552 Requested mail action aborted"), ""); d.Class != ClassMailboxFull || d.Explanation != "operator rule code.552" {
+			t.Errorf("Classify(552 ...) with code.552 replaced = %+v, want mailbox_full by the operator's rule", d)
+		}
+	})
+}
+
+// TestReplyEffective checks the codes Classify reads, which classify
+// --json prints.
+func TestReplyEffective(t *testing.T) {
+	tests := []struct {
+		in       Reply
+		wantCode int
+		wantEnh  string
+	}{
+		{ParseReply("605"), 605, ""},
+		{ParseReply("499"), 499, ""},
+		{ParseReply("200"), 200, ""},
+		{ParseReply("605 suppressed"), 605, ""},
+		{ParseReply("550 5.1.1 user unknown"), 550, "5.1.1"},
+		{ParseReply("smtp; 554 5.7.1 spam"), 554, "5.7.1"},
+		{ParseReply("550 5.0.0 <a@b.c>... 550 5.1.1 user unknown"), 550, "5.1.1"},
+		{ParseReply("250 2.0.0 OK"), 250, "2.0.0"},
+		{ParseReply("Remote host said: 550 no"), 0, ""},
+		{ParseReply(""), 0, ""},
+		{Reply{Enhanced: "#5.1.0", Text: "address rejected"}, 0, "5.1.0"},
+		{Reply{Enhanced: "5.7", Text: "x"}, 0, ""},
+		{Reply{Code: 552, Text: "605"}, 552, ""},
+		{Reply{Code: 1200}, 0, ""},
+		{Reply{Code: 550, Enhanced: "5.0.0", Text: "550 5.2.2 over quota"}, 550, "5.2.2"},
+		{Reply{Code: 550, Enhanced: "5.0.0", Text: "450 4.2.2 over quota"}, 550, "5.0.0"},
+	}
+	for _, tt := range tests {
+		got := tt.in.Effective()
+		if got.Code != tt.wantCode || got.Enhanced != tt.wantEnh || got.Text != tt.in.Text {
+			t.Errorf("%+v.Effective() = %+v, want code %d enhanced %q", tt.in, got, tt.wantCode, tt.wantEnh)
+		}
+	}
+	c := newTestClassifier(t)
+	if d := c.Classify(ParseReply("605"), ""); d.Rule != "code.605" {
+		t.Errorf("Classify(605) rule = %s, want code.605 (the code Effective gives)", d.Rule)
+	}
+}

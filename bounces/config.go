@@ -28,9 +28,12 @@ type Config struct {
 // RuleConfig is one [[bounces.rules]] entry. All given conditions must hold
 // and at least one of Codes, Enhanced, Text and Domains is required. Text
 // is a Go regular expression matched case-insensitively against the
-// answer. Hard, when set, overrides whether the diagnosis is hard. An entry
-// whose ID is a built-in rule's replaces that rule. Operator rules win over
-// every built-in rule (see Rule).
+// answer. Hard, when set, overrides whether the diagnosis is hard. Operator
+// rules win over every built-in rule (see Rule), except an entry whose ID is
+// a built-in rule's: it replaces that rule and takes its place in the
+// precedence order, so that replacing "code.552" (a bare 552) leaves the
+// wording and enhanced-code rules deciding first, as they did; see
+// NewClassifier.
 type RuleConfig struct {
 	ID          string   `toml:"id"`
 	Codes       []int    `toml:"codes"`

@@ -21,7 +21,9 @@ import (
 var ErrNotBounce = errors.New("bounces: not a bounce message")
 
 // MaxMessageSize is the number of bytes of a message ParseMessage reads;
-// the rest (usually a large returned original) is ignored.
+// the rest (usually a large returned original) is ignored. ReadMessages and
+// ParseMessages skip a longer message instead, with a *RecordError ("message
+// longer than 16 MiB; skipped").
 const MaxMessageSize = 16 << 20
 
 // Action is what a bounce message says happened to one recipient: the

@@ -2,6 +2,7 @@ package bounces
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,23 +71,77 @@ func FuzzParseMessage(f *testing.F) {
 	})
 }
 
+// mboxSeeds returns the mboxes of testdata: testdata/mbox/*.mbox and the
+// corpus samples stored in mbox form (first line a "From " separator).
+func mboxSeeds(f *testing.F) [][]byte {
+	f.Helper()
+	files, _ := filepath.Glob(filepath.Join("testdata", "mbox", "*.mbox"))
+	corpus, _ := filepath.Glob(filepath.Join("testdata", "corpus", "eml", "*.eml"))
+	var seeds [][]byte
+	for _, p := range append(files, corpus...) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		if bytes.HasPrefix(b, []byte("From ")) || strings.HasSuffix(p, ".mbox") {
+			seeds = append(seeds, b)
+		}
+	}
+	if len(seeds) < 10 {
+		f.Fatalf("mboxSeeds: %d mboxes in testdata, want at least 10", len(seeds))
+	}
+	return seeds
+}
+
 // FuzzReadMessages checks that the message splitter of ReadMessages (one
 // message, or an mbox) never panics, calls back in order with growing
-// offsets and never gives more bytes than it read.
+// offsets, never gives more bytes than it read, gives a single message
+// back unchanged, and reports each message it does not give as a
+// *RecordError (here the ones over a limit lowered to 8 KiB, so that the
+// larger seeds take that path). Seeds: the mboxes of testdata (the mbox
+// samples of the corpus and testdata/mbox), the single messages of
+// testdata/messages and a few corner cases.
 func FuzzReadMessages(f *testing.F) {
+	for _, s := range mboxSeeds(f) {
+		f.Add(s)
+	}
+	msgs, _ := filepath.Glob(filepath.Join("testdata", "messages", "*.eml"))
+	for _, p := range msgs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	f.Add([]byte(mboxSample))
 	f.Add([]byte("From a\n\nFrom b Thu Jul  2 12:05:05 2020\nx\n>From y\n"))
 	f.Add([]byte("From "))
 	f.Add([]byte("Subject: x\n\nbody\n"))
+	f.Add([]byte("From a Thu Jul  2 12:05:05 2020\n" + strings.Repeat("x", 70<<10) + "\nFrom b Thu Jul  2 12:05:06 2020\nSubject: y\n\nz\n"))
+	saved := maxMessageSize
+	maxMessageSize = 8 << 10
+	f.Cleanup(func() { maxMessageSize = saved })
 	f.Fuzz(func(t *testing.T, data []byte) {
 		last := int64(-2)
-		total := 0
+		total, got, skipped := 0, 0, 0
+		var single []byte
 		n, err := readStream("fuzz", bytes.NewReader(data), func(m mboxMessage) error {
 			if m.offset <= last && m.offset != -1 {
 				t.Fatalf("message %s at offset %d after %d", m.name, m.offset, last)
 			}
 			last = m.offset
 			total += len(m.data)
+			if len(m.data) > maxMessageSize {
+				t.Fatalf("message %s of %d bytes, over the limit %d", m.name, len(m.data), maxMessageSize)
+			}
+			single = append(single[:0], m.data...)
+			got++
+			return nil
+		}, func(re *RecordError) error {
+			if !strings.HasPrefix(re.File, "fuzz") || re.Reason == "" || !errors.Is(re, ErrSkipped) {
+				t.Fatalf("record %+v: want a location in fuzz, a reason and ErrSkipped", re)
+			}
+			skipped++
 			return nil
 		})
 		if err != nil {
@@ -95,8 +150,18 @@ func FuzzReadMessages(f *testing.F) {
 		if total > len(data) {
 			t.Fatalf("readStream() gave %d bytes of %d", total, len(data))
 		}
-		if !bytes.HasPrefix(data, []byte("From ")) && n != 1 {
-			t.Fatalf("readStream() gave %d messages for a single message", n)
+		if got+skipped != n {
+			t.Fatalf("readStream() = %d, after %d messages and %d records", n, got, skipped)
+		}
+		if !bytes.HasPrefix(data, []byte("From ")) {
+			switch {
+			case n != 1:
+				t.Fatalf("readStream() gave %d messages for a single message", n)
+			case len(data) <= maxMessageSize && (got != 1 || !bytes.Equal(single, data)):
+				t.Fatalf("readStream() changed a single message of %d bytes (%d messages)", len(data), got)
+			case len(data) > maxMessageSize && skipped != 1:
+				t.Fatalf("readStream() did not report a message of %d bytes over the limit", len(data))
+			}
 		}
 	})
 }

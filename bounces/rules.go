@@ -16,28 +16,30 @@ func DefaultRules() []Rule {
 
 // Sources cited by the rules (docs/rules.md has the full list).
 const (
-	srcAnalysis  = "the original analysis (shared/seed/000_4ceac9236f304a1a.txt)"
-	srcRFC5321   = "RFC 5321 §4.2"
-	srcRFC3463   = "RFC 3463"
-	srcRFC5248   = "RFC 5248 / IANA enhanced status code registry"
-	srcRFC7372   = "RFC 7372"
-	srcRFC7505   = "RFC 7505"
-	srcRFC7504   = "RFC 7504"
-	srcRFC3834   = "RFC 3834"
-	srcGoogle    = "https://support.google.com/a/answer/3726730 (Gmail SMTP errors and codes)"
-	srcMicrosoft = "https://learn.microsoft.com/exchange/troubleshoot/email-delivery/ndr/non-delivery-reports-in-exchange-online"
-	srcOutlook   = "https://sendersupport.olc.protection.outlook.com/pm/troubleshooting.aspx (Outlook.com postmaster)"
-	srcYahoo     = "https://senders.yahooinc.com/smtp-error-codes/ and https://help.yahoo.com/kb/SLN3444.html"
-	srcApple     = "https://support.apple.com/102322 (iCloud postmaster; codes as widely reported, Apple lists none)"
-	srcSeznam    = "https://napoveda.seznam.cz/uzivatel-neexistuje"
-	srcCentrum   = "https://pomoc.centrum.sk (antispam) and the original analysis"
-	srcWording   = "wording of common MTAs (Postfix, Exim, Sendmail, qmail, Exchange), as in the Sisimai corpus"
-	srcESP       = "ESP suppression answers (Amazon SES, SendGrid, Mailgun, Postmark)"
-	srcGroups    = "https://support.google.com/groups/answer/6161288 (Google Groups: why a message to a group bounces); the localised bounce templates of Google Groups"
-	srcSendAs    = "https://support.google.com/mail/?p=CustomFromDenied (Gmail 'Send mail as' through another SMTP server)"
-	srcOrange    = "https://postmaster.orange.fr (Orange/Wanadoo postmaster: OFR error codes)"
-	srcExchange  = "Exchange Server / Exchange Online SMTP answer to an invalid HELO/EHLO domain (501 5.5.4 Invalid domain name)"
-	srcDomino    = "HCL (Lotus) Domino answer for an unknown user (\"User ... not listed in Domino Directory\")"
+	srcAnalysis   = "the original analysis (shared/seed/000_4ceac9236f304a1a.txt)"
+	srcRFC5321    = "RFC 5321 §4.2"
+	srcRFC3463    = "RFC 3463"
+	srcRFC5248    = "RFC 5248 / IANA enhanced status code registry"
+	srcRFC7372    = "RFC 7372"
+	srcRFC7505    = "RFC 7505"
+	srcRFC7504    = "RFC 7504"
+	srcRFC3834    = "RFC 3834"
+	srcGoogle     = "https://support.google.com/a/answer/3726730 (Gmail SMTP errors and codes)"
+	srcMicrosoft  = "https://learn.microsoft.com/exchange/troubleshoot/email-delivery/ndr/non-delivery-reports-in-exchange-online"
+	srcOutlook    = "https://sendersupport.olc.protection.outlook.com/pm/troubleshooting.aspx (Outlook.com postmaster)"
+	srcYahoo      = "https://senders.yahooinc.com/smtp-error-codes/ and https://help.yahoo.com/kb/SLN3444.html"
+	srcApple      = "https://support.apple.com/102322 (iCloud postmaster; codes as widely reported, Apple lists none)"
+	srcSeznam     = "https://napoveda.seznam.cz/uzivatel-neexistuje"
+	srcCentrum    = "https://pomoc.centrum.sk (antispam) and the original analysis"
+	srcWording    = "wording of common MTAs (Postfix, Exim, Sendmail, qmail, Exchange), as in the Sisimai corpus"
+	srcESP        = "ESP suppression answers (Amazon SES, SendGrid, Mailgun, Postmark)"
+	srcGroups     = "https://support.google.com/groups/answer/6161288 (Google Groups: why a message to a group bounces); the localised bounce templates of Google Groups"
+	srcSendAs     = "https://support.google.com/mail/?p=CustomFromDenied (Gmail 'Send mail as' through another SMTP server)"
+	srcOrange     = "https://postmaster.orange.fr (Orange/Wanadoo postmaster: OFR error codes)"
+	srcExchange   = "Exchange Server / Exchange Online SMTP answer to an invalid HELO/EHLO domain (501 5.5.4 Invalid domain name)"
+	srcPermanent  = "RFC 5321 §4.2.1 and RFC 3463 (a 5yz reply and a class 5 status are permanent failures); Sendmail's 554 5.5.0 Service unavailable (EX_UNAVAILABLE)"
+	srcPostfixDNS = "Postfix DNS lookup errors (\"Host not found, try again\": the resolver's TRY_AGAIN, a temporary failure; \"Host not found\" alone is NXDOMAIN)"
+	srcDomino     = "HCL (Lotus) Domino answer for an unknown user (\"User ... not listed in Domino Directory\")"
 )
 
 // Provider domains.
@@ -55,6 +57,15 @@ func enhRange(prefix string, lo, hi int) []string {
 	out := make([]string, 0, hi-lo+1)
 	for i := lo; i <= hi; i++ {
 		out = append(out, prefix+"."+strconv.Itoa(i))
+	}
+	return out
+}
+
+// codeRange returns the basic codes lo..hi.
+func codeRange(lo, hi int) []int {
+	out := make([]int, 0, hi-lo+1)
+	for i := lo; i <= hi; i++ {
+		out = append(out, i)
 	}
 	return out
 }
@@ -193,6 +204,8 @@ var builtinRules = []Rule{
 		Explanation: "the wording and the enhanced code agree: the address does not exist; suppress it", Source: srcWording},
 	{ID: "text.mailbox-full.enhanced", Enhanced: []string{"5.2.2", "4.2.2"}, Text: []string{"mailbox full", "mailbox is full", "quota", "mailbox size", "storage"}, Class: ClassMailboxFull,
 		Explanation: "the wording and the enhanced code agree: the mailbox is full; retry later", Source: srcWording},
+	{ID: "text.header-size.5.6", Enhanced: []string{"5.6", "4.6"}, Text: []string{"header too large", "headers too large", "header too long", "headers too long", "header size", "too many headers", "too many header"}, Class: ClassSpamBlocked,
+		Explanation: "x.6.x with header size wording: the headers' format was refused, not the message size (a smaller message does not help); review the content", Source: srcRFC3463},
 	{ID: "text.rfc-compliance", Text: []string{"duplicate header", "not rfc 5322", "rfc 5322 compliant", "rfc5322", "not rfc compliant", "header error", "malformed header", "invalid header", "message is malformed", "malformed message"}, Class: ClassPolicyBlocked,
 		Explanation: "the message is not RFC 5322 compliant (headers); fix the message format", Source: srcWording},
 	{ID: "text.uribl", Text: []string{"blacklisted url", "uribl", "surbl", "dbl.spamhaus", "spamhaus dbl", "url in message"}, Class: ClassSpamBlocked,
@@ -215,7 +228,7 @@ var builtinRules = []Rule{
 		Explanation: "relaying denied: the server does not accept mail for this domain from us", Source: srcWording},
 	{ID: "text.sender-rejected", Text: []string{"sender address rejected", "sender rejected", "sender denied", "sender is blacklisted", "domain of sender address", "sender verify failed", "sender address is blocked", "sender blocked", "client host rejected", "helo command rejected", "bad helo", "invalid helo", "unroutable sender", "invalid sender", "sender domain", "responsible address", "from: domain", "unauthenticated senders", "turn on smtp authentication", "authentication required", "not a member of"}, Class: ClassPolicyBlocked,
 		Explanation: "the server refuses our sender, client host or HELO; review the sending setup", Source: srcWording},
-	{ID: "text.tls", Text: []string{"starttls", "tls required", "tls is required", "must issue a starttls", "encryption required", "does not support tls"}, Class: ClassPolicyBlocked,
+	{ID: "text.tls", Text: []string{"starttls required", "starttls is required", "requires starttls", "require starttls", "starttls command first", "starttls failed", "tls required", "tls is required", "must issue a starttls", "encryption required", "does not support tls"}, Class: ClassPolicyBlocked,
 		Explanation: "the server requires TLS; enable STARTTLS", Source: srcWording},
 	{ID: "text.virus", Text: []string{"virus", "malware", "infected", "phishing", "illegal attachment", "banned attachment", "attachment not allowed"}, Class: ClassSpamBlocked,
 		Explanation: "the content was refused as a virus, phishing or a forbidden attachment; review the content", Source: srcWording},
@@ -225,6 +238,8 @@ var builtinRules = []Rule{
 		Explanation: "the recipient's mailbox is full; retry later, suppress after repeated failures", Source: srcWording},
 	{ID: "text.too-large", Text: []string{"message size exceeds", "size exceeds", "message too large", "message too big", "message is too large", "message is too big", "too large", "too big", "size limit", "exceeds the maximum", "exceeds maximum", "message length exceeds", "maximum message size", "message size limit", "line limit exceeded", "line too long"}, Class: ClassMessageTooLarge,
 		Explanation: "the message exceeds a size limit; resend the small template", Source: srcWording},
+	{ID: "text.dns-try-again", Text: []string{"host not found, try again"}, Class: ClassTransient,
+		Explanation: "the DNS lookup of the recipient's domain failed for now (Postfix: \"Host not found, try again\"), which is not a domain that does not exist; retry later", Source: srcPostfixDNS},
 	{ID: "text.no-domain", Text: []string{"host not found", "host unknown", "domain not found", "no such domain", "domain does not exist", "unrouteable", "unroutable", "name or service not known", "no mx", "domain name not found", "nxdomain", "no route to domain", "domain is not accepting mail", "does not accept mail", "null mx", "unknown host"}, Class: ClassInvalidRecipient,
 		Explanation: "the recipient's domain does not exist or takes no mail; suppress the address", Source: srcWording},
 	{ID: "text.user-unknown", Text: []string{"user unknown", "unknown user", "no such user", "user not found", "no such mailbox", "no mailbox", "mailbox not found", "mailbox unavailable", "mailbox does not exist", "mailbox is unavailable", "does not exist", "doesn't exist", "unknown recipient", "recipient unknown", "invalid recipient", "recipient not found", "no such recipient", "address unknown", "unknown address", "address does not exist", "invalid mailbox", "not a valid mailbox", "bad destination mailbox", "address couldn't be found", "address could not be found", "not listed in public name", "not listed in domino directory", "invalid final delivery userid", "account is blocked", "account has been blocked", "no valid recipients", "no smtp service", "account is locked", "temporary locked", "temporarily locked", "user locked", "addressee unknown", "no such address", "not our customer", "user not exist", "unknown local part", "recipient rejected", "undeliverable address", "account is disabled", "account has been disabled", "account disabled", "mailbox disabled", "mailbox is disabled", "account is inactive", "account has been suspended", "account suspended", "has been deactivated", "no longer active", "no longer available", "has moved", "mailbox has moved"}, Class: ClassInvalidRecipient,
@@ -237,8 +252,10 @@ var builtinRules = []Rule{
 		Explanation: "delivery was retried until the message expired; a temporary failure that lasted", Source: srcWording},
 	{ID: "text.network", Text: []string{"connection timed out", "timed out", "timeout", "connection refused", "connection reset", "lost connection", "network is unreachable", "no route to host", "connection dropped", "connection closed", "could not connect", "dns lookup", "temporary lookup failure", "lookup failure", "network error", "hop count", "routing loop", "mail loop", "loop detected", "pipe to |"}, Class: ClassTransient,
 		Explanation: "a network or DNS failure reaching the server; retry later", Source: srcWording},
-	{ID: "text.temporary", Text: []string{"try again later", "please try again", "try later", "temporarily", "temporary failure", "temporary error", "temporary problem", "server busy", "system busy", "service not available", "service unavailable", "currently unavailable", "local error", "internal error", "system error", "insufficient system storage", "insufficient disk space", "system is full", "disk full", "mailer error", "deferred"}, Class: ClassTransient,
-		Explanation: "the server reports a temporary problem; retry later", Source: srcWording},
+	{ID: "text.temporary", Text: []string{"try again later", "please try again", "try later", "temporarily", "temporary failure", "temporary error", "temporary problem", "server busy", "system busy", "service not available", "service unavailable", "currently unavailable", "local error", "internal error", "system error", "insufficient system storage", "insufficient disk space", "system is full", "disk full", "mailer error", "deferred"}, Class: ClassTransient, NotPermanent: true,
+		Explanation: "the server reports a temporary problem; retry later (not for a 5xx answer with a 5.x.x status: both codes say permanent)", Source: srcWording},
+	{ID: "text.unavailable.permanent", Codes: codeRange(500, 599), Enhanced: []string{"5.0.0", "5.5.0"}, Text: []string{"service unavailable", "service not available", "service is unavailable", "service currently unavailable", "service temporarily unavailable"}, Class: ClassUnknown,
+		Explanation: "a permanent answer (5xx with 5.0.0 or 5.5.0) saying a service is unavailable: the receiving system refused for good without a reason (Sendmail: a mailer or program it cannot run); retry on the default schedule and review", Source: srcPermanent},
 
 	// ---- Enhanced status codes (RFC 3463, RFC 5248 registry, RFC 7372, RFC 7505) ----
 
@@ -282,7 +299,7 @@ var builtinRules = []Rule{
 	{ID: "code.421", Codes: []int{421}, Class: ClassTransient, Explanation: "421: service not available, closing the channel; retry later", Source: srcAnalysis},
 	{ID: "code.450", Codes: []int{450}, Class: ClassTransient, Explanation: "450: mailbox unavailable for now; retry later", Source: srcRFC5321},
 	{ID: "code.451", Codes: []int{451}, Class: ClassTransient, Explanation: "451: local error in processing; retry later", Source: srcAnalysis},
-	{ID: "code.452", Codes: []int{452}, Class: ClassRateLimited, Explanation: "452 without detail: too many messages at once (the analysis: Gmail); slow down and retry", Source: srcAnalysis},
+	{ID: "code.452", Codes: []int{452}, Class: ClassRateLimited, Explanation: "452 without detail: too many messages or recipients at once (RFC 5321: insufficient storage; receivers use it when sent to too fast); slow down and retry", Source: srcAnalysis},
 	{ID: "code.499", Codes: []int{499}, Class: ClassTransient, Explanation: "499 (ESP export): the connection was closed before an answer; retry", Source: srcAnalysis},
 	{ID: "code.550", Codes: []int{550}, Class: ClassInvalidRecipient, Explanation: "550 without detail: mailbox unavailable, in the analysis an address that does not exist; suppress it", Source: srcAnalysis},
 	{ID: "code.551", Codes: []int{551}, Class: ClassInvalidRecipient, Explanation: "551: user not local; the address is not served here", Source: srcRFC5321},

@@ -21,6 +21,10 @@ given as arguments, or one per line on standard input when there are none
   CLASS  hard|soft  RULE  ANSWER
 or with --json one object per answer:
   {"input","code","enhanced","class","hard","rule","explanation"}
+where code and enhanced are the codes the diagnosis read: the basic code
+(also an export code such as 605 or 499; 0 when there is none) and the
+enhanced status code ("" when there is none; the specific code the text
+gives for an uninformative x.0.0).
 The recipient domain of an answer, when given with --domain, lets
 provider-specific rules apply (for example gmail.com).
 
@@ -69,7 +73,10 @@ func classifyCommand(fs *flag.FlagSet) func(context.Context, *env, []string) int
 			r := bounces.ParseReply(line)
 			d := cl.Classify(r, dom)
 			if *asJSON {
-				return enc.Encode(classifyRecord{Input: line, Code: r.Code, Enhanced: r.Enhanced, Class: d.Class, Hard: d.Hard, Rule: d.Rule, Explanation: d.Explanation})
+				// The codes the classifier read: also an export code such
+				// as 605, and the specific code behind an x.0.0 status.
+				u := r.Effective()
+				return enc.Encode(classifyRecord{Input: line, Code: u.Code, Enhanced: u.Enhanced, Class: d.Class, Hard: d.Hard, Rule: d.Rule, Explanation: d.Explanation})
 			}
 			hard := "soft"
 			if d.Hard {

@@ -26,7 +26,12 @@ Output, one line per recipient:
 or with --json one object per recipient:
   {"file","recipient","code","enhanced","text","class","hard","rule","action","feedback_type"}
 A message that is not a bounce, or cannot be read, is reported on stderr with
-its location and skipped (exit status 1).
+its location and skipped (exit status 1), and reading goes on with the next
+one: a file of a folder or Maildir that cannot be opened (a broken symbolic
+link, a file a mail program moved away meanwhile), a message longer than
+16 MiB (skipped, not truncated), and a folder with no .eml file ("no
+messages in DIR"). An empty Maildir is not an error: it is noted on stderr
+and the status stays 0.
 
 Flags:
 `
@@ -69,7 +74,9 @@ func dsnCommand(fs *flag.FlagSet) func(context.Context, *env, []string) int {
 		skips := &skipReporter{log: e.log, strict: *strict}
 		errStop := errors.New("stop")
 		for _, path := range args {
+			seen := 0 // messages and records of path
 			err := bounces.ParseMessages(path, func(name string, reports []bounces.Report, err error) error {
+				seen++
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
@@ -107,6 +114,10 @@ func dsnCommand(fs *flag.FlagSet) func(context.Context, *env, []string) int {
 				if skips.skip(fmt.Errorf("%s: %w", path, err)) {
 					return exitSkipped
 				}
+			case seen == 0:
+				// Only an empty Maildir gives nothing at all (a folder
+				// without .eml files is a skipped record).
+				e.log.Info().Str("path", path).Msg("no messages (an empty Maildir)")
 			}
 		}
 		return skips.status()

@@ -18,6 +18,8 @@
 // ClusterAddrs starts a Redis Cluster of three masters for one test, and
 // the SameSlot hook reports what a cluster would refuse (CROSSSLOT); with
 // REDISTEST_SAME_SLOT=1 every client of Client and DB carries it.
+// StartSentinel starts a master, a replica and one or three sentinels for
+// one test, with Failover, WaitMaster and Kill to drive a failover.
 package redistest
 
 import (

@@ -10,8 +10,8 @@ import (
 // in logs above debug level: the code logs domains, counts and hashes, but
 // a reason or an error can quote a record ("recipient: \"jan@azet.sk\" ...").
 // In every line above debug it replaces the local part of anything shaped
-// like an address with "***", keeping the domain ("***@azet.sk"). Debug
-// lines are written as they are.
+// like an address with "***", keeping the domain ("***@azet.sk"), except
+// the message ids of idKeys. Debug lines are written as they are.
 type redactWriter struct{ w io.Writer }
 
 // Write writes p as it is (no level known: zerolog always calls WriteLevel).
@@ -50,6 +50,27 @@ func domainChar(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c >= 0x80
 }
 
+// idKeys are the JSON keys whose values are message ids
+// ("<32 hex>@<sender domain>", RFC 5322's Message-ID form): shaped like an
+// address, but naming a task, not a person, and needed to find it in the
+// web UI.
+var idKeys = []string{"task_id", "review_task", "resent_as", "message_id"}
+
+// idValue reports whether the JSON string value starting at p[start] is
+// the value of one of idKeys (p[:start] ends with `"key":"`).
+func idValue(p []byte, start int) bool {
+	if start < 2 || p[start-1] != '"' || p[start-2] != ':' {
+		return false
+	}
+	for _, k := range idKeys {
+		n := len(k) + 2 // the quotes around the key
+		if start-2 >= n && string(p[start-2-n:start-2]) == `"`+k+`"` {
+			return true
+		}
+	}
+	return false
+}
+
 // redactAddresses returns p with the local part of every local@domain
 // replaced by "***", and whether it changed anything. p is not modified.
 func redactAddresses(p []byte) ([]byte, bool) {
@@ -67,7 +88,7 @@ func redactAddresses(p []byte) ([]byte, bool) {
 		for end < len(p) && domainChar(p[end]) {
 			end++
 		}
-		if start == i || end == i+1 || (i-start == 3 && string(p[start:i]) == "***") {
+		if start == i || end == i+1 || (i-start == 3 && string(p[start:i]) == "***") || idValue(p, start) {
 			continue
 		}
 		if out == nil {

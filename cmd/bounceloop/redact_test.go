@@ -17,6 +17,8 @@ func TestRedactAddresses(t *testing.T) {
 		{`@ alone, a@ and @b`, `@ alone, a@ and @b`},
 		{`jana@příklad.cz`, `***@příklad.cz`},
 		{`{"level":"warn","reason":"line 5: bad address \"x@y.org\""}`, `{"level":"warn","reason":"line 5: bad address \"***@y.org\""}`},
+		{`{"task_id":"0f3c9a2e@bounceloop.invalid","review_task":"ab12@x.example","to":"jan@azet.sk"}`, `{"task_id":"0f3c9a2e@bounceloop.invalid","review_task":"ab12@x.example","to":"***@azet.sk"}`},
+		{`{"my_task_id":"0f3c@b.c","message_id":"1@b.c"}`, `{"my_task_id":"***@b.c","message_id":"1@b.c"}`},
 	}
 	for _, tt := range tests {
 		got, changed := redactAddresses([]byte(tt.in))

@@ -30,7 +30,7 @@ the config (--config, default the built-in defaults, which are the shipped
 config.toml) and the shipped templates. A campaign of N recipients over the
 analysis' domains in its proportions is enqueued and sent; time is
 compressed (rates ×--speedup, retry delays ÷--speedup) so that the default
-run ends within about a minute. At the end a per-domain summary: attempts,
+run ends in a minute or so. At the end a per-domain summary: attempts,
 delivered, answers by class, effective rate.
 
 Then (--second, on by default) a second campaign goes to the same list:

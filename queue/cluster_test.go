@@ -260,12 +260,7 @@ func runCampaign(t *testing.T, bin string, rdb redis.UniversalClient, redisTOML 
 		stop()
 	}
 	for id, st := range finalStates(t, insp) {
-		base, derived := id, ""
-		for _, p := range []string{"small.", "review."} {
-			if s, ok := strings.CutPrefix(id, p); ok {
-				base, derived = s, p
-			}
-		}
+		base, derived := splitDerived(id)
 		r, ok := to[base]
 		if !ok {
 			t.Errorf("a task of no message of the campaign: %s %s", id, st)
@@ -392,4 +387,16 @@ func TestClusterCampaign(t *testing.T) {
 			t.Errorf("cluster: %s: %q, want %q", k, got, want)
 		}
 	}
+}
+
+// splitDerived splits a task id into the id of the campaign's message and
+// the prefix of the task derived from it ("small." resend, "review." copy),
+// "" for the message's own task.
+func splitDerived(id string) (base, derived string) {
+	for _, p := range []string{"small.", "review."} {
+		if b, ok := strings.CutPrefix(id, p); ok {
+			return b, p
+		}
+	}
+	return id, ""
 }

@@ -466,12 +466,7 @@ func TestSentinelFailover(t *testing.T) {
 	// Final states, read from the new master.
 	states := map[string]string{} // recipient ("small."/"review." + recipient) → state
 	for id, st := range finalStates(t, insp) {
-		base, derived := id, ""
-		for _, p := range []string{"small.", "review."} {
-			if x, ok := strings.CutPrefix(id, p); ok {
-				base, derived = x, p
-			}
-		}
+		base, derived := splitDerived(id)
 		rcpt, ok := to[base]
 		if !ok {
 			t.Errorf("a task of no message of the campaign: %s %s", id, st)

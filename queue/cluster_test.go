@@ -371,18 +371,7 @@ func TestClusterCampaign(t *testing.T) {
 		t.Errorf("suppressed: %d on one Redis, %d on the cluster, want 2 (unknown-1, full-1)", one.suppressed, clu.suppressed)
 	}
 	// The outcomes the campaign scripts.
-	for k, want := range map[string]string{
-		"unknown-1@alpha.cluster.test":                  "archived (invalid_recipient)",
-		"big-1@alpha.cluster.test":                      "archived (message_too_large)",
-		"small.big-1@alpha.cluster.test":                "completed",
-		"spam-1@beta.cluster.test":                      "archived (spam_blocked)",
-		"review.spam-1@beta.cluster.test":               "archived (spam_blocked)",
-		"full-1@beta.cluster.test":                      "archived (mailbox_full)",
-		"flaky-1@gamma.cluster.test":                    "completed",
-		"tempfail-1@gamma.cluster.test":                 "archived (transient)",
-		"ok-19@slow.cluster.test":                       "completed",
-		fmt.Sprintf("ok-%d@rate.cluster.test", rateN-1): "completed",
-	} {
+	for k, want := range scriptedOutcomes(rateN) {
 		if got := clu.states[k]; got != want {
 			t.Errorf("cluster: %s: %q, want %q", k, got, want)
 		}
@@ -399,4 +388,23 @@ func splitDerived(id string) (base, derived string) {
 		}
 	}
 	return id, ""
+}
+
+// scriptedOutcomes is the final state of the tasks whose outcome the
+// cluster campaign scripts (rateN messages to the rate domain), keyed by
+// recipient ("small."/"review." +
+// recipient for the derived tasks).
+func scriptedOutcomes(rateN int) map[string]string {
+	return map[string]string{
+		"unknown-1@alpha.cluster.test":                  "archived (invalid_recipient)",
+		"big-1@alpha.cluster.test":                      "archived (message_too_large)",
+		"small.big-1@alpha.cluster.test":                "completed",
+		"spam-1@beta.cluster.test":                      "archived (spam_blocked)",
+		"review.spam-1@beta.cluster.test":               "archived (spam_blocked)",
+		"full-1@beta.cluster.test":                      "archived (mailbox_full)",
+		"flaky-1@gamma.cluster.test":                    "completed",
+		"tempfail-1@gamma.cluster.test":                 "archived (transient)",
+		"ok-19@slow.cluster.test":                       "completed",
+		fmt.Sprintf("ok-%d@rate.cluster.test", rateN-1): "completed",
+	}
 }

@@ -496,18 +496,7 @@ func TestSentinelFailover(t *testing.T) {
 	if want := len(msgs) + len(after) + 2; len(states) != want {
 		t.Errorf("%d tasks final, want %d (the messages, the 20 enqueued after the failover, a small resend, a review copy)", len(states), want)
 	}
-	want := map[string]string{
-		"unknown-1@alpha.cluster.test":                  "archived (invalid_recipient)",
-		"big-1@alpha.cluster.test":                      "archived (message_too_large)",
-		"small.big-1@alpha.cluster.test":                "completed",
-		"spam-1@beta.cluster.test":                      "archived (spam_blocked)",
-		"review.spam-1@beta.cluster.test":               "archived (spam_blocked)",
-		"full-1@beta.cluster.test":                      "archived (mailbox_full)",
-		"flaky-1@gamma.cluster.test":                    "completed",
-		"tempfail-1@gamma.cluster.test":                 "archived (transient)",
-		"ok-19@slow.cluster.test":                       "completed",
-		fmt.Sprintf("ok-%d@rate.cluster.test", rateN-1): "completed",
-	}
+	want := scriptedOutcomes(rateN)
 	for _, m := range append(slices.Clone(msgs), after...) {
 		if strings.HasPrefix(m.To, "ok-") || strings.HasPrefix(m.To, "after-") {
 			want[m.To] = "completed"

@@ -392,8 +392,7 @@ func splitDerived(id string) (base, derived string) {
 
 // scriptedOutcomes is the final state of the tasks whose outcome the
 // cluster campaign scripts (rateN messages to the rate domain), keyed by
-// recipient ("small."/"review." +
-// recipient for the derived tasks).
+// recipient ("small."/"review." + recipient for the derived tasks).
 func scriptedOutcomes(rateN int) map[string]string {
 	return map[string]string{
 		"unknown-1@alpha.cluster.test":                  "archived (invalid_recipient)",

@@ -180,7 +180,7 @@ func NewClassifier(extra ...Rule) (*Classifier, error) {
 		tiers = append(tiers, tierOperator)
 	}
 	for i := range builtin {
-		tier := ruleTier(&builtin[i], false)
+		tier := ruleTier(&builtin[i])
 		if j, ok := replacement[builtin[i].ID]; ok {
 			all = append(all, extra[j])
 		} else {
@@ -205,7 +205,7 @@ func newClassifier(rules []Rule, tiers []int) (*Classifier, error) {
 			return nil, fmt.Errorf("bounces: rule %q: id: duplicate", r.ID)
 		}
 		ids[r.ID] = true
-		c, err := compileRule(r, tiers[i] == tierOperator)
+		c, err := compileRule(r)
 		if err != nil {
 			return nil, err
 		}
@@ -307,7 +307,7 @@ func enhDepth(c *compiled) int {
 }
 
 // compileRule checks r and prepares it for matching.
-func compileRule(r *Rule, operator bool) (compiled, error) {
+func compileRule(r *Rule) (compiled, error) {
 	c := compiled{rule: r}
 	bad := func(field, format string, args ...any) (compiled, error) {
 		return compiled{}, fmt.Errorf("bounces: rule %q: %s: %s", r.ID, field, fmt.Sprintf(format, args...))
@@ -365,18 +365,15 @@ func compileRule(r *Rule, operator bool) (compiled, error) {
 		c.hardSet, c.hardVal = true, *r.Hard
 	}
 	c.notPerm = r.NotPermanent
-	c.tier = ruleTier(r, operator)
 	// A pattern counts as wording for the ordering within a tier.
 	c.hasText = c.hasText || c.re != nil
 	return c, nil
 }
 
-// ruleTier is the precedence tier r's conditions give it (tierOperator for
-// an operator rule).
-func ruleTier(r *Rule, operator bool) int {
+// ruleTier is the precedence tier a built-in rule's conditions give it
+// (an operator rule of its own id is in tierOperator).
+func ruleTier(r *Rule) int {
 	switch {
-	case operator:
-		return tierOperator
 	case len(r.Domains) > 0 && len(r.Text) == 0 && r.Pattern == "" && len(r.Enhanced) == 0:
 		// Domains and codes only: still a rule on the basic code, ranked
 		// above the generic rule for the same code.

@@ -110,7 +110,7 @@ func (c Config) Rules() ([]Rule, error) {
 			expl = "operator rule " + rc.ID
 		}
 		r := Rule{ID: rc.ID, Codes: rc.Codes, Enhanced: rc.Enhanced, Pattern: rc.Text, Domains: rc.Domains, Class: class, Hard: rc.Hard, Explanation: expl, Source: "config.toml"}
-		if _, err := compileRule(&r, true); err != nil {
+		if _, err := compileRule(&r); err != nil {
 			// compileRule checks the same things; keep its reason.
 			var msg string
 			if e := errors.Unwrap(err); e != nil {

@@ -233,20 +233,23 @@ func ioReason(err error) string {
 // readStream reads one message, or an mbox when r starts with "From ". An
 // error reading r is a record for the message being read.
 func readStream(name string, r io.Reader, fn func(mboxMessage) error, skip func(*RecordError) error) (int, error) {
+	cannotRead := func(err error) (int, error) {
+		return 1, skip(&RecordError{File: name, Offset: -1, Reason: "cannot read: " + ioReason(err)})
+	}
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, err := br.Peek(5)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
-		return 1, skip(&RecordError{File: name, Offset: -1, Reason: "cannot read: " + ioReason(err)})
+		return cannotRead(err)
 	}
 	if string(head) != "From " {
 		data, err := io.ReadAll(io.LimitReader(br, int64(maxMessageSize)+1))
 		if err != nil {
-			return 1, skip(&RecordError{File: name, Offset: -1, Reason: "cannot read: " + ioReason(err)})
+			return cannotRead(err)
 		}
 		if len(data) > maxMessageSize {
 			data = nil
 			if _, err := io.Copy(io.Discard, br); err != nil {
-				return 1, skip(&RecordError{File: name, Offset: -1, Reason: "cannot read: " + ioReason(err)})
+				return cannotRead(err)
 			}
 			return 1, skip(&RecordError{File: name, Offset: -1, Reason: tooLongReason()})
 		}

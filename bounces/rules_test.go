@@ -105,16 +105,16 @@ func TestDomainMatch(t *testing.T) {
 // ranks where its conditions say.
 func TestBuiltinRulesCompile(t *testing.T) {
 	for _, r := range DefaultRules() {
-		c, err := compileRule(&r, false)
-		if err != nil {
+		if _, err := compileRule(&r); err != nil {
 			t.Errorf("compileRule(%q) = %v", r.ID, err)
 			continue
 		}
-		if r.Provider != "" && c.tier != tierProvider {
-			t.Errorf("rule %q: provider rule in tier %d", r.ID, c.tier)
+		tier := ruleTier(&r)
+		if r.Provider != "" && tier != tierProvider {
+			t.Errorf("rule %q: provider rule in tier %d", r.ID, tier)
 		}
-		if len(r.Text) > 0 && r.Provider == "" && len(r.Domains) == 0 && c.tier != tierWording {
-			t.Errorf("rule %q: wording rule in tier %d", r.ID, c.tier)
+		if len(r.Text) > 0 && r.Provider == "" && len(r.Domains) == 0 && tier != tierWording {
+			t.Errorf("rule %q: wording rule in tier %d", r.ID, tier)
 		}
 		for _, w := range r.Text {
 			if w != normalizeKeyword(w) {

@@ -71,7 +71,13 @@ func TestFeedbackActions(t *testing.T) {
 	for i := 0; i < 4; i++ {
 		add(fmt.Sprintf("spam-%d@centrum.sk", i), "notice")
 	}
-	for i := 0; i < 3; i++ {
+	// Two deliveries beside the four spam blocks, whatever order the
+	// workers answer in: the window of 4 at the last spam block then holds
+	// at least two blocks (itself and one of the three before it), 50%, so
+	// the queue must pause. With three deliveries an order such as
+	// spam, spam, spam, ok, ok, ok, spam left no full window at the
+	// threshold (a flake seen once in CI).
+	for i := 0; i < 2; i++ {
 		add(fmt.Sprintf("ok-%d@centrum.sk", i), "notice")
 	}
 	add("full-1@azet.sk", "notice")
